@@ -1,0 +1,387 @@
+import type { DescMessage, Message, MessageShape, Registry } from "@bufbuild/protobuf";
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import type { Context } from "@opentelemetry/api";
+import { assertSchema, decode } from "./codec.js";
+import { ErrorCode, validationError, WindshiftError } from "./errors.js";
+import { describe } from "./names.js";
+import { isTimeout, toWindshiftError } from "./nats-errors.js";
+import { type RetryOptions, resolveRetry, withRetry } from "./retry.js";
+import { readHeader } from "./trace-context.js";
+import * as v from "./validate.js";
+import { Headers, parseTime } from "./wire.js";
+
+/** The windshift headers of an event, parsed. */
+export interface EventHeaders {
+  /** When the event occurred (`WS-Published-Time`); `undefined` when missing or unparseable. */
+  readonly occurredAt: Date | undefined;
+  /** The idempotency key it was published with (`Nats-Msg-Id`), if any. */
+  readonly idempotencyKey: string | undefined;
+  /** Reads any header by name (exact match first, then case-insensitive). */
+  get(name: string): string | undefined;
+}
+
+/** Options for `ack` and `ping`. */
+export interface SettleOptions {
+  /**
+   * How to retry a failed attempt, or `false` for one attempt only.
+   * @default the subscription's `retry`
+   */
+  readonly retry?: RetryOptions | boolean;
+  /**
+   * How long one attempt waits for the server's confirmation.
+   * @default 2_000
+   */
+  readonly timeoutMs?: number;
+  /** Cancels the call; the event stays unsettled unless the server already got it. */
+  readonly signal?: AbortSignal;
+}
+
+/** How to reject an event. Give at most one of `delayMs`, `permanent` and `decider`. */
+export interface RejectOptions extends SettleOptions {
+  /** Redeliver no sooner than this many milliseconds from now. */
+  readonly delayMs?: number;
+  /** Never redeliver this event (JetStream's term). */
+  readonly permanent?: boolean;
+  /**
+   * Decide from the event: a negative result rejects permanently, zero
+   * redelivers per the consumer's defaults, a positive result redelivers
+   * after that many milliseconds.
+   */
+  readonly decider?: (event: Event) => number;
+}
+
+/**
+ * One delivery of an event. Settle it exactly once with {@link Event.ack} or
+ * {@link Event.reject}; {@link Event.ping} while working on it for long.
+ *
+ * @typeParam T - the decoded message type, from the subscription's `schema`.
+ */
+export interface Event<T extends Message = Message> {
+  /** The event's id: its sequence number in the stream. */
+  readonly id: number;
+  /** The subject it was published to. */
+  readonly subject: string;
+  /** The stream it is stored in. */
+  readonly stream: string;
+  /** The consumer it was delivered through. */
+  readonly consumer: string;
+  /** Which delivery this is, from 1. */
+  readonly deliveryAttempt: number;
+  /** The full Protobuf type name of the payload (`WS-Data-Type`); `""` when missing. */
+  readonly type: string;
+  /** The parsed windshift headers. */
+  readonly headers: EventHeaders;
+  /** The OpenTelemetry context carried by the event (the producer's trace). */
+  readonly context: Context;
+  /**
+   * The decoded message, typed by the subscription's `schema` or looked up in
+   * its `registry` by {@link Event.type}. Decoded on first access. Throws an
+   * `INVALID_DATA` error when the payload cannot be decoded or is of another
+   * type; reject such events (for example permanently).
+   */
+  readonly data: T;
+  /** The raw Protobuf bytes. */
+  readonly payload: Uint8Array;
+  /** Whether this process has acked or rejected the event. */
+  readonly settled: boolean;
+  /** Whether the event's type is `schema`'s. */
+  is(schema: DescMessage): boolean;
+  /** Decodes the payload as `schema`; `INVALID_DATA` when the type differs or decoding fails. */
+  decode<Desc extends DescMessage>(schema: Desc): MessageShape<Desc>;
+  /** Marks the event processed. Confirmed by the server unless the subscription says otherwise. */
+  ack(options?: SettleOptions): Promise<void>;
+  /** Gives the event back: redelivered later, or never with `permanent`. */
+  reject(options?: RejectOptions): Promise<void>;
+  /** Tells the server the event is still being worked on, restarting its processing timeout. */
+  ping(options?: SettleOptions): Promise<void>;
+}
+
+/** How the subscription treats settlements; shared by all its events. */
+export interface Settler {
+  readonly nc: NatsConnection;
+  readonly confirm: boolean;
+  readonly retry: Required<RetryOptions> | undefined;
+  /** Called once an event is acked or rejected. */
+  settled(event: EventImpl): void;
+}
+
+/** How the subscription decodes `data`. */
+export type Decoder = { schema: DescMessage } | { registry: Registry } | undefined;
+
+const ACK = new TextEncoder().encode("+ACK");
+const NAK = new TextEncoder().encode("-NAK");
+const TERM = new TextEncoder().encode("+TERM");
+export const WIP = new TextEncoder().encode("+WIP");
+const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
+const SETTLE_KNOWN = new Set(["retry", "timeoutMs", "signal"]);
+const REJECT_KNOWN = new Set([...SETTLE_KNOWN, "delayMs", "permanent", "decider"]);
+
+const enum State {
+  Pending = 0,
+  Settling = 1,
+  Settled = 2,
+}
+
+/** The one {@link Event} implementation; created by the subscription per delivery. */
+export class EventImpl<T extends Message = Message> implements Event<T> {
+  readonly id: number;
+  readonly subject: string;
+  readonly stream: string;
+  readonly consumer: string;
+  readonly deliveryAttempt: number;
+  readonly payload: Uint8Array;
+  readonly context: Context;
+  /** When the server last heard of this event (delivery or ping), `performance.now()`. */
+  touchedAt: number;
+  readonly #reply: string;
+  readonly #raw: MsgHdrs | undefined;
+  readonly #settler: Settler;
+  readonly #decoder: Decoder;
+  #headers: EventHeaders | undefined;
+  #decoded = false;
+  #data: unknown;
+  #dataError: unknown;
+  #state = State.Pending;
+
+  constructor(
+    init: {
+      id: number;
+      subject: string;
+      stream: string;
+      consumer: string;
+      deliveryAttempt: number;
+      payload: Uint8Array;
+      headers: MsgHdrs | undefined;
+      reply: string;
+      context: Context;
+      receivedAt: number;
+    },
+    settler: Settler,
+    decoder: Decoder,
+  ) {
+    this.id = init.id;
+    this.subject = init.subject;
+    this.stream = init.stream;
+    this.consumer = init.consumer;
+    this.deliveryAttempt = init.deliveryAttempt;
+    this.payload = init.payload;
+    this.context = init.context;
+    this.touchedAt = init.receivedAt;
+    this.#reply = init.reply;
+    this.#raw = init.headers;
+    this.#settler = settler;
+    this.#decoder = decoder;
+  }
+
+  get type(): string {
+    return this.#raw?.get(Headers.DataType) || readHeader(this.#raw, Headers.DataType) || "";
+  }
+
+  get headers(): EventHeaders {
+    if (this.#headers === undefined) {
+      const raw = this.#raw;
+      const time = readHeader(raw, Headers.PublishedTime);
+      this.#headers = Object.freeze({
+        occurredAt: time === undefined ? undefined : parseTime(time),
+        idempotencyKey: readHeader(raw, Headers.MsgId),
+        get: (name: string) => readHeader(raw, name),
+      });
+    }
+    return this.#headers;
+  }
+
+  get settled(): boolean {
+    return this.#state === State.Settled;
+  }
+
+  get data(): T {
+    if (!this.#decoded) {
+      this.#decoded = true;
+      try {
+        this.#data = this.#decodeData();
+      } catch (err) {
+        this.#dataError = err;
+      }
+    }
+    if (this.#dataError !== undefined) throw this.#dataError;
+    return this.#data as T;
+  }
+
+  #decodeData(): unknown {
+    const decoder = this.#decoder;
+    if (decoder === undefined) {
+      throw new WindshiftError(
+        ErrorCode.Validation,
+        "event.data needs a `schema` or `registry` on subscribe(); use event.decode(Schema) or event.payload instead",
+      );
+    }
+    if ("schema" in decoder) return this.decode(decoder.schema);
+    const type = this.type;
+    const schema = type === "" ? undefined : decoder.registry.getMessage(type);
+    if (schema === undefined) {
+      throw new WindshiftError(
+        ErrorCode.InvalidData,
+        type === "" ? "the event has no WS-Data-Type header" : `the registry does not know the type "${type}"`,
+        { details: { type, id: this.id } },
+      );
+    }
+    return decode(schema, this.payload);
+  }
+
+  is(schema: DescMessage): boolean {
+    assertSchema("schema", schema);
+    return this.type === schema.typeName;
+  }
+
+  decode<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
+    assertSchema("schema", schema);
+    const type = this.type;
+    if (type !== schema.typeName) {
+      throw new WindshiftError(
+        ErrorCode.InvalidData,
+        type === ""
+          ? `the event has no WS-Data-Type header; expected ${schema.typeName}`
+          : `the event is a ${type}, not a ${schema.typeName}`,
+        { details: { expected: schema.typeName, actual: type, id: this.id } },
+      );
+    }
+    return decode(schema, this.payload);
+  }
+
+  ack(options?: SettleOptions): Promise<void> {
+    return this.#settle("ack", ACK, options, SETTLE_KNOWN);
+  }
+
+  reject(options?: RejectOptions): Promise<void> {
+    let payload: Uint8Array;
+    try {
+      payload = this.#rejectPayload(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#settle("reject", payload, options, REJECT_KNOWN);
+  }
+
+  async ping(options?: SettleOptions): Promise<void> {
+    const { retry, timeoutMs, signal } = this.#settleOptions(options, SETTLE_KNOWN);
+    if (this.#state === State.Settled) {
+      throw new WindshiftError(ErrorCode.AlreadySettled, `event ${this.id} is already settled; there is nothing to ping`);
+    }
+    await this.#send("ping", WIP, retry, timeoutMs, signal);
+    this.touchedAt = performance.now();
+  }
+
+  /** Sends a fire-and-forget progress ping (auto-ping); never throws. */
+  autoPing(now: number): void {
+    this.touchedAt = now;
+    try {
+      this.#settler.nc.publish(this.#reply, WIP);
+    } catch {
+      // The connection is closed; redelivery will take care of the event.
+    }
+  }
+
+  /** Fire-and-forget nak used when a subscription gives back what it never handed out. */
+  static nakUnhanded(nc: NatsConnection, reply: string): void {
+    try {
+      nc.publish(reply, NAK);
+    } catch {
+      // As above: the server redelivers after the processing timeout.
+    }
+  }
+
+  #rejectPayload(options: RejectOptions | undefined): Uint8Array {
+    const o = v.optionsObject("options", options);
+    const delayMs = v.durationMs("delayMs", o.delayMs);
+    const permanent = v.boolean("permanent", o.permanent);
+    const decider = o.decider;
+    if (decider !== undefined && typeof decider !== "function") {
+      throw validationError("decider", `${describe(decider)} is not a function`);
+    }
+    const given = [delayMs !== undefined, permanent !== undefined, decider !== undefined].filter(Boolean).length;
+    if (given > 1) throw validationError("options", "give at most one of delayMs, permanent and decider");
+    let delay = delayMs ?? 0;
+    if (permanent === true) return TERM;
+    if (decider !== undefined) {
+      const decided = (decider as (e: Event) => unknown)(this as unknown as Event);
+      if (typeof decided !== "number" || Number.isNaN(decided)) {
+        throw validationError("decider", `returned ${describe(decided)}, not a number of milliseconds`);
+      }
+      if (decided < 0) return TERM;
+      delay = Math.min(Math.round(decided), v.MAX_DURATION_MS);
+    }
+    if (delay === 0) return NAK;
+    return new TextEncoder().encode(`-NAK ${JSON.stringify({ delay: delay * 1_000_000 })}`);
+  }
+
+  #settleOptions(options: SettleOptions | undefined, known: ReadonlySet<string>) {
+    const o = v.optionsObject("options", options);
+    v.rejectUnknown(o, known);
+    return {
+      retry: o.retry === undefined ? this.#settler.retry : resolveRetry("retry", o.retry, this.#settler.retry),
+      timeoutMs: v.durationMs("timeoutMs", o.timeoutMs, 1) ?? DEFAULT_SETTLE_TIMEOUT_MS,
+      signal: v.signal("signal", o.signal),
+    };
+  }
+
+  async #settle(
+    what: "ack" | "reject",
+    payload: Uint8Array,
+    options: SettleOptions | undefined,
+    known: ReadonlySet<string>,
+  ): Promise<void> {
+    const { retry, timeoutMs, signal } = this.#settleOptions(options, known);
+    if (this.#state !== State.Pending) {
+      throw new WindshiftError(
+        ErrorCode.AlreadySettled,
+        `event ${this.id} is already ${this.#state === State.Settling ? "being settled" : "settled"}`,
+        { details: { id: this.id } },
+      );
+    }
+    this.#state = State.Settling;
+    try {
+      await this.#send(what, payload, retry, timeoutMs, signal);
+    } catch (err) {
+      this.#state = State.Pending;
+      throw err;
+    }
+    this.#state = State.Settled;
+    this.#settler.settled(this);
+  }
+
+  async #send(
+    what: string,
+    payload: Uint8Array,
+    retry: Required<RetryOptions> | undefined,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const nc = this.#settler.nc;
+    const reply = this.#reply;
+    const confirm = this.#settler.confirm;
+    // Each attempt publishes to the reply subject itself: nats.js's own ack
+    // helpers refuse to send twice, which would turn a retry into a no-op.
+    const attempt = async (): Promise<void> => {
+      try {
+        if (confirm) await nc.request(reply, payload, { timeout: timeoutMs });
+        else nc.publish(reply, payload);
+      } catch (err) {
+        throw settleError(err, what, this.id);
+      }
+    };
+    await withRetry(attempt, retry, {
+      signal,
+      shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
+    });
+  }
+}
+
+function settleError(err: unknown, what: string, id: number): WindshiftError {
+  if (isTimeout(err)) {
+    return new WindshiftError(ErrorCode.Timeout, `${what} of event ${id}: the server did not confirm in time`, {
+      cause: err,
+      details: { id },
+    });
+  }
+  return toWindshiftError(err, `${what} of event ${id}`);
+}

@@ -1,0 +1,181 @@
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { headers as createHeaders, type Msg, nuid } from "@nats-io/nats-core";
+import { context } from "@opentelemetry/api";
+import { raceAbort } from "./abort.js";
+import { assertSchema, encode } from "./codec.js";
+import { ErrorCode, validationError, WindshiftError } from "./errors.js";
+import { assertSubject, describe } from "./names.js";
+import { isNoResponders, isTimeout, toWindshiftError } from "./nats-errors.js";
+import { PUBLISH_RETRY, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
+import type { Runtime } from "./runtime.js";
+import { injectTraceContext } from "./trace-context.js";
+import * as v from "./validate.js";
+import { formatTime, Headers } from "./wire.js";
+
+/** Options for one `publish` call. */
+export interface PublishOptions {
+  /**
+   * A key that makes the publish idempotent: within the stream's
+   * deduplication window a second event with the same key is not stored, and
+   * the call reports `duplicate: true` with the first event's id. Sent as
+   * `Nats-Msg-Id`. When `retry` is on and no key is given, one is generated so
+   * that a retry can never store the event twice.
+   * @default none
+   */
+  readonly idempotencyKey?: string;
+  /**
+   * Optimistic concurrency: store the event only if the stream's last event
+   * has this id; otherwise the call fails with `WRONG_SEQUENCE`. Use `0` for
+   * "the stream is empty".
+   * @default no check
+   */
+  readonly expectedLastId?: number;
+  /**
+   * When the event occurred (`WS-Published-Time`).
+   * @default now
+   */
+  readonly occurredAt?: Date;
+  /**
+   * How long to wait for the stream's acknowledgement per attempt.
+   * @default 5_000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Retry transient failures (no responders, timeouts), never a wrong sequence
+   * or a validation error. `true` uses backoff from 20 ms, doubling to 1 s with
+   * jitter, for at most 10 s; an object is merged over that.
+   * @default false
+   */
+  readonly retry?: RetryOptions | boolean;
+  /** Cancels the call. The event may still have been stored. */
+  readonly signal?: AbortSignal;
+}
+
+/** The outcome of a publish. */
+export interface PublishedEvent {
+  /** The event's id: its sequence number in the stream. */
+  readonly id: number;
+  /** The stream that stored the event. */
+  readonly stream: string;
+  /** Whether the idempotency key had been seen: the event was not stored again. */
+  readonly duplicate: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+const KNOWN = new Set(["idempotencyKey", "expectedLastId", "occurredAt", "timeoutMs", "retry", "signal"]);
+const WRONG_LAST_SEQUENCE = 10071;
+
+interface PubAckJson {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code?: number; err_code?: number; description?: string };
+}
+
+/** Publishes one event; see `Events.publish`. */
+export async function publish<Desc extends DescMessage>(
+  rt: Runtime,
+  subject: string,
+  schema: Desc,
+  data: MessageInitShape<Desc> | MessageShape<Desc>,
+  options?: PublishOptions,
+): Promise<PublishedEvent> {
+  assertSubject("subject", subject, false);
+  assertSchema("schema", schema);
+  const o = v.optionsObject("options", options);
+  v.rejectUnknown(o, KNOWN);
+  const key = o.idempotencyKey;
+  if (key !== undefined && (typeof key !== "string" || key.length === 0 || /[\r\n]/.test(key))) {
+    throw validationError("idempotencyKey", `${describe(key)} is not a non-empty single-line string`);
+  }
+  const expectedLastId = v.integer("expectedLastId", o.expectedLastId, 0);
+  const occurredAt = v.date("occurredAt", o.occurredAt) ?? new Date();
+  const timeoutMs = v.durationMs("timeoutMs", o.timeoutMs, 1) ?? DEFAULT_TIMEOUT_MS;
+  const retry = resolveRetry("retry", o.retry, undefined, PUBLISH_RETRY);
+  const signal = v.signal("signal", o.signal);
+
+  const payload = encode(schema, data);
+  const maxPayload = rt.nc.info?.max_payload;
+  if (maxPayload !== undefined && payload.length > maxPayload) {
+    throw validationError(
+      "data",
+      `the encoded event is ${payload.length} bytes, more than the server's max payload of ${maxPayload}`,
+    );
+  }
+
+  const h = createHeaders();
+  h.set(Headers.DataType, schema.typeName);
+  h.set(Headers.PublishedTime, formatTime(occurredAt));
+  const msgId = (key as string | undefined) ?? (retry === undefined ? undefined : nuid.next());
+  if (msgId !== undefined) h.set(Headers.MsgId, msgId);
+  if (expectedLastId !== undefined) h.set(Headers.ExpectedLastSequence, String(expectedLastId));
+  injectTraceContext(context.active(), h);
+
+  const attempt = async (): Promise<PublishedEvent> => {
+    let reply: Msg;
+    try {
+      reply = await rt.nc.request(subject, payload, { headers: h, timeout: timeoutMs });
+    } catch (err) {
+      throw publishError(err, subject);
+    }
+    return parseAck(reply, subject);
+  };
+  return raceAbort(
+    withRetry(attempt, retry, {
+      signal,
+      shouldRetry: (err) =>
+        err instanceof WindshiftError &&
+        (err.code === ErrorCode.UnboundSubject || err.code === ErrorCode.PublishTimeout),
+      onRetry: (err, n) => rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) }),
+    }),
+    signal,
+  );
+}
+
+function publishError(err: unknown, subject: string): WindshiftError {
+  if (isNoResponders(err)) {
+    return new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, {
+      cause: err,
+      details: { subject },
+    });
+  }
+  if (isTimeout(err)) {
+    return new WindshiftError(
+      ErrorCode.PublishTimeout,
+      `publish to "${subject}" timed out: the event may or may not have been stored`,
+      { cause: err, details: { subject } },
+    );
+  }
+  if (err instanceof Error && /max.?payload/i.test(err.message)) {
+    return new WindshiftError(ErrorCode.Validation, `data: ${err.message}`, { cause: err, details: { field: "data" } });
+  }
+  return toWindshiftError(err, `publish to "${subject}"`);
+}
+
+function parseAck(reply: Msg, subject: string): PublishedEvent {
+  let ack: PubAckJson;
+  try {
+    ack = reply.json<PubAckJson>();
+  } catch (err) {
+    throw new WindshiftError(ErrorCode.Server, `publish to "${subject}": the reply is not a stream ack`, {
+      cause: err,
+    });
+  }
+  if (ack.error !== undefined) {
+    const code = ack.error.err_code;
+    const description = ack.error.description ?? "unknown error";
+    if (code === WRONG_LAST_SEQUENCE) {
+      throw new WindshiftError(ErrorCode.WrongSequence, `publish to "${subject}": ${description}`, {
+        details: { subject, jsErrorCode: code },
+      });
+    }
+    throw new WindshiftError(ErrorCode.Server, `publish to "${subject}": ${description}`, {
+      details: { subject, jsErrorCode: code },
+    });
+  }
+  if (typeof ack.stream !== "string" || typeof ack.seq !== "number") {
+    throw new WindshiftError(ErrorCode.Server, `publish to "${subject}": the reply is not a stream ack`);
+  }
+  return { id: ack.seq, stream: ack.stream, duplicate: ack.duplicate === true };
+}
+

@@ -1,0 +1,7 @@
+/**
+ * Helpers for testing services that use windshift against a real server.
+ *
+ * @module
+ */
+export { findNatsServer, startNatsServer } from "./nats-server.js";
+export type { NatsServer, NatsServerOptions } from "./nats-server.js";

@@ -1,0 +1,191 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+
+/** Options for {@link startNatsServer}. */
+export interface NatsServerOptions {
+  /**
+   * The `nats-server` binary.
+   * @default `$NATS_SERVER_BIN`, else `nats-server` on `PATH`, else `/usr/sbin/nats-server`
+   */
+  readonly binary?: string;
+  /**
+   * The client port.
+   * @default a free port chosen by the server
+   */
+  readonly port?: number;
+  /**
+   * JetStream's store directory.
+   * @default a new temporary directory, removed by `stop()`
+   */
+  readonly storeDir?: string;
+  /** Extra command-line arguments. */
+  readonly args?: readonly string[];
+  /**
+   * How long to wait for the server to accept connections.
+   * @default 10_000
+   */
+  readonly startTimeoutMs?: number;
+}
+
+/** A running `nats-server -js` process. */
+export interface NatsServer {
+  /** `nats://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** The client port; the same across restarts. */
+  readonly port: number;
+  /** The JetStream store directory; the same across restarts. */
+  readonly storeDir: string;
+  /** The server process id (changes on restart). */
+  readonly pid: number;
+  /** Stops the server gracefully (SIGTERM, then SIGKILL) and removes a temporary store. */
+  stop(): Promise<void>;
+  /** Kills the server (SIGKILL) without removing its store. */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port and store; kills it first if running. */
+  restart(): Promise<void>;
+}
+
+/** Finds the `nats-server` binary, or throws an error that says how to install one. */
+export function findNatsServer(binary?: string): string {
+  const candidates: string[] = [];
+  if (binary) candidates.push(binary);
+  if (process.env.NATS_SERVER_BIN) candidates.push(process.env.NATS_SERVER_BIN);
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, "nats-server"));
+  candidates.push("/usr/sbin/nats-server");
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error(
+    "nats-server not found: set NATS_SERVER_BIN, put nats-server on PATH, or install it (apt-get install nats-server)",
+  );
+}
+
+/**
+ * Starts `nats-server` with JetStream on loopback, for tests and demos.
+ *
+ * @example
+ * ```ts
+ * const server = await startNatsServer();
+ * const nc = await connect({ servers: server.url });
+ * // ...
+ * await nc.close();
+ * await server.stop();
+ * ```
+ */
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
+  const binary = findNatsServer(options.binary);
+  const ownStore = options.storeDir === undefined;
+  const storeDir = options.storeDir ?? (await mkdtemp(join(tmpdir(), "windshift-nats-")));
+  const timeoutMs = options.startTimeoutMs ?? 10_000;
+  let port = options.port ?? -1;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const launch = async (): Promise<void> => {
+    const portsDir = await mkdtemp(join(tmpdir(), "windshift-ports-"));
+    try {
+      const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "--ports_file_dir", portsDir];
+      const proc = spawn(binary, [...args, ...(options.args ?? [])], { stdio: ["ignore", "ignore", "pipe"] });
+      child = proc;
+      let stderr = "";
+      proc.stderr?.on("data", (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-4_000);
+      });
+      exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+      const deadline = Date.now() + timeoutMs;
+      while (port === -1) {
+        if (proc.exitCode !== null) throw new Error(`nats-server exited at start: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`nats-server did not start in ${timeoutMs} ms: ${stderr}`);
+        port = await readPort(portsDir);
+        if (port === -1) await pause(20);
+      }
+      while (!(await canConnect(port))) {
+        if (proc.exitCode !== null) throw new Error(`nats-server exited at start: ${stderr}`);
+        if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port} in ${timeoutMs} ms`);
+        await pause(20);
+      }
+    } finally {
+      await rm(portsDir, { recursive: true, force: true });
+    }
+  };
+
+  const signalAndWait = async (signal: NodeJS.Signals): Promise<void> => {
+    const proc = child;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill(signal);
+    if (signal === "SIGKILL") return exited;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      exited,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          proc.kill("SIGKILL");
+          resolve(exited);
+        }, 5_000);
+      }),
+    ]);
+    clearTimeout(timer);
+  };
+
+  await launch();
+  return {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    storeDir,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    async stop() {
+      await signalAndWait("SIGTERM");
+      if (ownStore) await rm(storeDir, { recursive: true, force: true });
+    },
+    async kill() {
+      await signalAndWait("SIGKILL");
+    },
+    async restart() {
+      await signalAndWait("SIGKILL");
+      await launch();
+    },
+  };
+}
+
+async function readPort(dir: string): Promise<number> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  const file = files.find((f) => f.endsWith(".ports"));
+  if (file === undefined) return -1;
+  try {
+    const { nats } = JSON.parse(await readFile(join(dir, file), "utf8")) as { nats?: string[] };
+    const url = nats?.[0];
+    const m = url === undefined ? null : /:(\d+)$/.exec(url);
+    return m ? Number(m[1]) : -1;
+  } catch {
+    return -1; // written but not complete yet
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ host: "127.0.0.1", port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
+}
+
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,92 @@
+import {
+  type Context,
+  createTraceState,
+  isSpanContextValid,
+  propagation,
+  ROOT_CONTEXT,
+  type SpanContext,
+  type TextMapGetter,
+  type TextMapSetter,
+  trace,
+} from "@opentelemetry/api";
+import type { MsgHdrs } from "@nats-io/nats-core";
+import { Headers } from "./wire.js";
+
+const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;
+
+const setter: TextMapSetter<MsgHdrs> = {
+  set(carrier, key, value) {
+    carrier.set(key, value);
+  },
+};
+
+/** Reads a header exactly, falling back to a case-insensitive match. */
+export function readHeader(headers: MsgHdrs | undefined, key: string): string | undefined {
+  if (headers === undefined) return undefined;
+  const exact = headers.get(key);
+  if (exact !== "") return exact;
+  const lower = key.toLowerCase();
+  for (const k of headers.keys()) {
+    if (k.toLowerCase() === lower) return headers.get(k) || undefined;
+  }
+  return undefined;
+}
+
+const getter: TextMapGetter<MsgHdrs> = {
+  keys(carrier) {
+    return carrier.keys();
+  },
+  get(carrier, key) {
+    const value = readHeader(carrier, key);
+    if (value !== undefined) return value;
+    // windshift-go writes the W3C values under its own names.
+    if (key === "traceparent") return readHeader(carrier, Headers.TraceParent);
+    if (key === "tracestate") return readHeader(carrier, Headers.TraceState);
+    return undefined;
+  },
+};
+
+/**
+ * Writes `ctx`'s trace context into `headers`: through the global propagator
+ * (W3C, B3 or whatever the application registered) and, for windshift-go,
+ * as W3C values under `WS-Trace-Parent` / `WS-Trace-State`. Writes nothing when
+ * `ctx` holds no valid span context.
+ */
+export function injectTraceContext(ctx: Context, headers: MsgHdrs): void {
+  const sc = trace.getSpanContext(ctx);
+  if (sc === undefined || !isSpanContextValid(sc)) return;
+  propagation.inject(ctx, headers, setter);
+  headers.set(Headers.TraceParent, formatTraceParent(sc));
+  const state = sc.traceState?.serialize();
+  if (state) headers.set(Headers.TraceState, state);
+}
+
+/**
+ * Extracts the producer's trace context from `headers`, reading either the
+ * standard names or windshift-go's. Works without a registered propagator.
+ */
+export function extractTraceContext(headers: MsgHdrs | undefined): Context {
+  if (headers === undefined) return ROOT_CONTEXT;
+  const ctx = propagation.extract(ROOT_CONTEXT, headers, getter);
+  if (trace.getSpanContext(ctx) !== undefined) return ctx;
+  const parent = getter.get(headers, "traceparent");
+  const sc = typeof parent === "string" ? parseTraceParent(parent, getter.get(headers, "tracestate")) : undefined;
+  return sc === undefined ? ctx : trace.setSpanContext(ctx, sc);
+}
+
+function formatTraceParent(sc: SpanContext): string {
+  return `00-${sc.traceId}-${sc.spanId}-${(sc.traceFlags & 0xff).toString(16).padStart(2, "0")}`;
+}
+
+function parseTraceParent(value: string, state: string | string[] | undefined): SpanContext | undefined {
+  const m = TRACEPARENT.exec(value.trim());
+  if (m === null || m[1] === "ff") return undefined;
+  const sc: SpanContext = {
+    traceId: m[2] as string,
+    spanId: m[3] as string,
+    traceFlags: Number.parseInt(m[4] as string, 16),
+    isRemote: true,
+  };
+  if (typeof state === "string" && state !== "") sc.traceState = createTraceState(state);
+  return isSpanContextValid(sc) ? sc : undefined;
+}

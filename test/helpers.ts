@@ -1,0 +1,93 @@
+import { randomUUID } from "node:crypto";
+import { connect } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll } from "vitest";
+import { createEvents, type Events, type EventsOptions } from "../src/index.js";
+import { type NatsServer, startNatsServer } from "../src/testing/index.js";
+
+/** One server per test file, with a connection and a client over it. */
+export interface TestEnv {
+  server: NatsServer;
+  nc: NatsConnection;
+  events: Events;
+  /** Opens another connection (closed after the file). */
+  connect(): Promise<NatsConnection>;
+  /** A client over a new connection with these options. */
+  client(options?: EventsOptions): Promise<Events>;
+}
+
+/** Starts a server before the file's tests and stops everything after. */
+export function useServer(): TestEnv {
+  const env = {} as TestEnv;
+  const extra: NatsConnection[] = [];
+  beforeAll(async () => {
+    env.server = await startNatsServer();
+    env.connect = async () => {
+      const nc = await connect({ servers: env.server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+      extra.push(nc);
+      return nc;
+    };
+    env.client = async (options) => createEvents(await env.connect(), options);
+    env.nc = await env.connect();
+    env.events = createEvents(env.nc);
+  });
+  afterAll(async () => {
+    await Promise.all(extra.map((nc) => nc.close().catch(() => {})));
+    await env.server?.stop();
+  });
+  return env;
+}
+
+/** A unique stream name and subject prefix per test. */
+export function uniqueName(prefix = "s"): string {
+  return `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails at the deadline. */
+export async function waitFor<T>(
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 10_000, intervalMs = 20, what = "condition" } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** Takes the next event from an iterator, failing after `timeoutMs`. */
+export async function nextEvent<T>(it: AsyncIterator<T>, timeoutMs = 5_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const result = await Promise.race([
+    it.next(),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no event within ${timeoutMs} ms`)), timeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (result.done) throw new Error("the subscription ended");
+  return result.value;
+}
+
+/**
+ * Asserts that no event arrives within `windowMs`. This is the one place a
+ * bounded wait is the condition itself: "nothing happens for this long".
+ */
+export async function expectNoEvent<T>(it: AsyncIterator<T>, windowMs: number): Promise<Promise<IteratorResult<T>>> {
+  const pending = it.next();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const winner = await Promise.race([
+    pending.then(() => "event" as const),
+    new Promise<"quiet">((resolve) => {
+      timer = setTimeout(() => resolve("quiet"), windowMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (winner === "event") {
+    const r = await pending;
+    throw new Error(`expected no event for ${windowMs} ms, got ${JSON.stringify((r.value as { id?: number })?.id)}`);
+  }
+  return pending;
+}
