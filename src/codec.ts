@@ -1,4 +1,5 @@
 import {
+  create,
   type DescMessage,
   fromBinary,
   isMessage,
@@ -7,7 +8,6 @@ import {
   type MessageShape,
   type Registry,
   toBinary,
-  create,
 } from "@bufbuild/protobuf";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import { describe } from "./names.js";

@@ -116,7 +116,7 @@ const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
 const SETTLE_KNOWN = new Set(["retry", "timeoutMs", "signal"]);
 const REJECT_KNOWN = new Set([...SETTLE_KNOWN, "delayMs", "permanent", "decider"]);
 
-const enum State {
+enum State {
   Pending = 0,
   Settling = 1,
   Settled = 2,
@@ -265,7 +265,10 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   async ping(options?: SettleOptions): Promise<void> {
     const { retry, timeoutMs, signal } = this.#settleOptions(options, SETTLE_KNOWN);
     if (this.#state === State.Settled) {
-      throw new WindshiftError(ErrorCode.AlreadySettled, `event ${this.id} is already settled; there is nothing to ping`);
+      throw new WindshiftError(
+        ErrorCode.AlreadySettled,
+        `event ${this.id} is already settled; there is nothing to ping`,
+      );
     }
     await this.#send("ping", WIP, retry, timeoutMs, signal);
     this.touchedAt = performance.now();

@@ -3,16 +3,17 @@
  *
  * @module
  */
-export { createEvents } from "./events.js";
-export type { Events, EventsOptions } from "./events.js";
-export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams.js";
+
 export type { ConsumerDescription, ConsumerOptions } from "./consumers.js";
+export { ErrorCode, isWindshiftError, WindshiftError } from "./errors.js";
+export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./event.js";
+export type { Events, EventsOptions } from "./events.js";
+export { createEvents } from "./events.js";
+export type { Logger } from "./logger.js";
+export { isValidName, isValidSubject } from "./names.js";
 export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./position.js";
 export type { PublishedEvent, PublishOptions } from "./publish.js";
-export type { SubscribeOptions, Subscription } from "./subscription.js";
-export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./event.js";
 export type { RetryOptions } from "./retry.js";
-export type { Logger } from "./logger.js";
-export { ErrorCode, isWindshiftError, WindshiftError } from "./errors.js";
+export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams.js";
+export type { SubscribeOptions, Subscription } from "./subscription.js";
 export { Headers } from "./wire.js";
-export { isValidName, isValidSubject } from "./names.js";

@@ -43,11 +43,7 @@ export function assertName(field: string, name: unknown): asserts name is string
 }
 
 /** Throws a validation error unless `subject` is a valid subject. */
-export function assertSubject(
-  field: string,
-  subject: unknown,
-  allowWildcards: boolean,
-): asserts subject is string {
+export function assertSubject(field: string, subject: unknown, allowWildcards: boolean): asserts subject is string {
   if (!isValidSubject(subject, allowWildcards)) {
     const rule = allowWildcards
       ? "dot-separated tokens of A-Z, a-z, 0-9, _ and -; `*` as a whole token, `>` as the last"

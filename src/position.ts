@@ -25,16 +25,14 @@ export type ConsumerStart = FromStart | FromEnd | FromId | FromTime;
 export type SourceStart = FromStart | FromId | FromTime;
 
 /** A validated position, tagged for mapping to the server's config. */
-export type Position =
-  | { kind: "start" }
-  | { kind: "end" }
-  | { kind: "id"; id: number }
-  | { kind: "time"; time: Date };
+export type Position = { kind: "start" } | { kind: "end" } | { kind: "id"; id: number } | { kind: "time"; time: Date };
 
 /** Validates a `from` option; `allowEnd` is false for stream sources. */
 export function parsePosition(field: string, value: unknown, allowEnd: boolean): Position | undefined {
   if (value === undefined) return undefined;
-  const choices = allowEnd ? "{ start: true }, { end: true }, { id }, or { time }" : "{ start: true }, { id }, or { time }";
+  const choices = allowEnd
+    ? "{ start: true }, { end: true }, { id }, or { time }"
+    : "{ start: true }, { id }, or { time }";
   if (typeof value !== "object" || value === null) {
     throw validationError(field, `${describe(value)} is not one of ${choices}`);
   }

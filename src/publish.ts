@@ -178,4 +178,3 @@ function parseAck(reply: Msg, subject: string): PublishedEvent {
   }
   return { id: ack.seq, stream: ack.stream, duplicate: ack.duplicate === true };
 }
-

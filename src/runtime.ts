@@ -1,5 +1,5 @@
-import type { NatsConnection } from "@nats-io/nats-core";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "./logger.js";
 
 /** What every operation needs: the connection, JetStream handles and the logger. */

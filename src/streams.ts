@@ -3,7 +3,7 @@ import { raceAbort, throwIfAborted } from "./abort.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
-import { parsePosition, type Position, type SourceStart } from "./position.js";
+import { type Position, parsePosition, type SourceStart } from "./position.js";
 import { type Runtime, toMs, toNanos } from "./runtime.js";
 import { requireServer } from "./server-version.js";
 import * as v from "./validate.js";

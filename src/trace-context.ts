@@ -1,3 +1,4 @@
+import type { MsgHdrs } from "@nats-io/nats-core";
 import {
   type Context,
   createTraceState,
@@ -9,7 +10,6 @@ import {
   type TextMapSetter,
   trace,
 } from "@opentelemetry/api";
-import type { MsgHdrs } from "@nats-io/nats-core";
 import { Headers } from "./wire.js";
 
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(?:-.*)?$/;

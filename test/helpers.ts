@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll } from "vitest";
 import { createEvents, type Events, type EventsOptions } from "../src/index.js";
 import { type NatsServer, startNatsServer } from "../src/testing/index.js";

@@ -3,5 +3,6 @@
  *
  * @module
  */
-export { findNatsServer, startNatsServer } from "./nats-server.js";
+
 export type { NatsServer, NatsServerOptions } from "./nats-server.js";
+export { findNatsServer, startNatsServer } from "./nats-server.js";
