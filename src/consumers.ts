@@ -177,7 +177,9 @@ function updatable(config: Partial<ConsumerConfig>): Partial<ConsumerUpdateConfi
     ack_wait: config.ack_wait as number,
     max_deliver: config.max_deliver as number,
     max_ack_pending: config.max_ack_pending as number,
-    filter_subject: config.filter_subject ?? "",
+    // Left undefined (not ""), which clears an old filter: nats.js appends any
+    // defined filter to the request subject.
+    filter_subject: config.filter_subject as string,
   };
   if (config.filter_subjects) out.filter_subjects = config.filter_subjects;
   if (config.inactive_threshold !== undefined) out.inactive_threshold = config.inactive_threshold;

@@ -3,6 +3,7 @@ import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import type { Context } from "@opentelemetry/api";
 import { assertSchema, decode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
+import type { Logger } from "./logger.js";
 import { describe } from "./names.js";
 import { isTimeout, toWindshiftError } from "./nats-errors.js";
 import { type RetryOptions, resolveRetry, withRetry } from "./retry.js";
@@ -101,6 +102,7 @@ export interface Settler {
   readonly nc: NatsConnection;
   readonly confirm: boolean;
   readonly retry: Required<RetryOptions> | undefined;
+  readonly logger: Logger;
   /** Called once an event is acked or rejected. */
   settled(event: EventImpl): void;
 }
@@ -111,7 +113,8 @@ export type Decoder = { schema: DescMessage } | { registry: Registry } | undefin
 const ACK = new TextEncoder().encode("+ACK");
 const NAK = new TextEncoder().encode("-NAK");
 const TERM = new TextEncoder().encode("+TERM");
-export const WIP = new TextEncoder().encode("+WIP");
+// JetStream spells "work in progress" +WPI.
+export const WIP = new TextEncoder().encode("+WPI");
 const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
 const SETTLE_KNOWN = new Set(["retry", "timeoutMs", "signal"]);
 const REJECT_KNOWN = new Set([...SETTLE_KNOWN, "delayMs", "permanent", "decider"]);
@@ -375,6 +378,8 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     await withRetry(attempt, retry, {
       signal,
       shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
+      onRetry: (err, n) =>
+        this.#settler.logger.debug(`${what} failed, retrying`, { id: this.id, attempt: n, error: String(err) }),
     });
   }
 }

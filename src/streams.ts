@@ -75,8 +75,8 @@ export interface StreamOptions {
    */
   readonly replicas?: number;
   /**
-   * How long idempotency keys are remembered for deduplication.
-   * @default 120_000 (2 minutes)
+   * How long idempotency keys are remembered for deduplication. At most `maxAgeMs`.
+   * @default 120_000 (2 minutes), or `maxAgeMs` when that is shorter
    */
   readonly deduplicationWindowMs?: number;
   /**
@@ -135,7 +135,12 @@ export function buildStreamConfig(rt: Runtime, name: string, input: unknown): Pa
   const discardNewPerSubject = v.boolean("discardNewPerSubject", o.discardNewPerSubject) ?? false;
   const storage = v.oneOf("storage", o.storage, ["file", "memory"] as const) ?? "file";
   const replicas = v.integer("replicas", o.replicas, 1, 5) ?? 1;
-  const dedupe = v.durationMs("deduplicationWindowMs", o.deduplicationWindowMs, 1) ?? DEFAULT_DEDUPLICATION_WINDOW_MS;
+  const givenDedupe = v.durationMs("deduplicationWindowMs", o.deduplicationWindowMs, 1);
+  if (givenDedupe !== undefined && maxAgeMs !== undefined && maxAgeMs > 0 && givenDedupe > maxAgeMs) {
+    throw validationError("deduplicationWindowMs", "cannot be longer than maxAgeMs");
+  }
+  // The server refuses a window longer than the max age, so the default shrinks to fit.
+  const dedupe = givenDedupe ?? Math.min(DEFAULT_DEDUPLICATION_WINDOW_MS, maxAgeMs || DEFAULT_DEDUPLICATION_WINDOW_MS);
   const maxEventSize = v.integer("maxEventSize", o.maxEventSize, 1, 2 ** 31 - 1);
   if (discardNewPerSubject) {
     if (discard !== "new" || maxEventsPerSubject === undefined) {

@@ -4,6 +4,7 @@ import { abortError } from "./abort.js";
 import { assertRegistry, assertSchema } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import { type Decoder, type Event, EventImpl, type Settler } from "./event.js";
+import type { Logger } from "./logger.js";
 import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
 import { type RetryOptions, resolveRetry, SETTLE_RETRY } from "./retry.js";
@@ -157,6 +158,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
   readonly nc: Runtime["nc"];
   readonly confirm: boolean;
   readonly retry: Required<RetryOptions> | undefined;
+  readonly logger: Logger;
   readonly #rt: Runtime;
   readonly #opts: Resolved;
   #messages: ConsumerMessages | undefined;
@@ -176,6 +178,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
   constructor(rt: Runtime, stream: string, consumer: string, opts: Resolved) {
     this.#rt = rt;
     this.nc = rt.nc;
+    this.logger = rt.logger;
     this.stream = stream;
     this.consumer = consumer;
     this.confirm = opts.confirm;
@@ -218,7 +221,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     return {
       next: () => this.#next(),
       return: async () => {
-        void this.close();
+        await this.close();
         return { done: true, value: undefined };
       },
     };
@@ -320,14 +323,21 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     this.#pingTimer = undefined;
     this.#inFlight.clear();
     // Give back what was received but never handed out, so it is redelivered now
-    // rather than after the processing timeout.
-    for (let i = this.#head; i < this.#buffer.length; i++) {
-      EventImpl.nakUnhanded(this.nc, replyOf((this.#buffer[i] as Buffered).msg));
-    }
+    // rather than after the processing timeout. The naks go out only after the
+    // server has seen the unsubscribe, or it may hand them to our dead pull.
+    const unhanded = this.#buffer.slice(this.#head).map((b) => replyOf(b.msg));
     this.#buffer = [];
     this.#head = 0;
     this.#signal();
-    void flushWithin(this.nc, FLUSH_ON_CLOSE_MS).then(this.#resolveClosed);
+    void (async () => {
+      await flushWithin(this.nc, FLUSH_ON_CLOSE_MS);
+      // The newest first: nats-server 2.9 then rewinds the consumer to it
+      // instead of queueing it, and the rest are redelivered in stream order.
+      const newest = unhanded.pop();
+      if (newest !== undefined) unhanded.unshift(newest);
+      for (const reply of unhanded) EventImpl.nakUnhanded(this.nc, reply);
+      if (unhanded.length > 0) await flushWithin(this.nc, FLUSH_ON_CLOSE_MS);
+    })().then(this.#resolveClosed);
     return this.closed;
   }
 

@@ -74,20 +74,42 @@ export async function nextEvent<T>(it: AsyncIterator<T>, timeoutMs = 5_000): Pro
 /**
  * Asserts that no event arrives within `windowMs`. This is the one place a
  * bounded wait is the condition itself: "nothing happens for this long".
+ * Returns the still-pending `next()` so the caller can settle it later.
  */
-export async function expectNoEvent<T>(it: AsyncIterator<T>, windowMs: number): Promise<Promise<IteratorResult<T>>> {
-  const pending = it.next();
+export async function expectNoEvent<T>(
+  it: AsyncIterator<T>,
+  windowMs: number,
+): Promise<{ next: Promise<IteratorResult<T>> }> {
+  const next = it.next();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const winner = await Promise.race([
-    pending.then(() => "event" as const),
+    next.then(() => "event" as const),
     new Promise<"quiet">((resolve) => {
       timer = setTimeout(() => resolve("quiet"), windowMs);
     }),
   ]);
   clearTimeout(timer);
   if (winner === "event") {
-    const r = await pending;
+    const r = await next;
     throw new Error(`expected no event for ${windowMs} ms, got ${JSON.stringify((r.value as { id?: number })?.id)}`);
   }
-  return pending;
+  return { next };
+}
+
+/** Freezes a server process (SIGSTOP) and waits until the kernel reports it stopped. */
+export async function pauseProcess(pid: number): Promise<void> {
+  const { readFile } = await import("node:fs/promises");
+  process.kill(pid, "SIGSTOP");
+  await waitFor(
+    async () => {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+      return /^\d+ \(.*\) T/.test(stat);
+    },
+    { intervalMs: 5, what: `process ${pid} to stop` },
+  );
+}
+
+/** Resumes a process frozen by {@link pauseProcess}. */
+export function resumeProcess(pid: number): void {
+  process.kill(pid, "SIGCONT");
 }
