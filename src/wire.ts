@@ -39,6 +39,10 @@ export function parseTime(value: string): Date | undefined {
   const m = RFC3339.exec(value);
   if (m === null) return undefined;
   const [, y, mo, d, h, mi, s, frac, z, sign, oh, om] = m;
+  if (Number(mo) < 1 || Number(mo) > 12 || Number(d) < 1 || Number(d) > 31) return undefined;
+  if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 60 || Number(oh ?? 0) > 23 || Number(om ?? 0) > 59) {
+    return undefined;
+  }
   const ms = frac === undefined ? 0 : Number(frac.padEnd(3, "0").slice(0, 3));
   let t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s), ms);
   if (z === undefined) {
