@@ -1,8 +1,8 @@
 import { AckPolicy, DeliverPolicy, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
-import { type ConsumerStart, ErrorCode, isValidName, WindshiftError } from "../src/index.js";
-import { nextEvent, uniqueName, useServer, waitFor } from "./helpers.js";
+import { type ConsumerStart, ErrorCode, isValidName } from "../src/index.js";
+import { expectNoEvent, nextEvent, uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
 
 const env = useServer();
 let jsm: JetStreamManager;
@@ -50,38 +50,6 @@ async function receive(stream: string, consumer: string, n: number): Promise<num
   expect(info.num_ack_pending, "events delivered but not acked").toBe(0);
   expect(info.delivered.consumer_seq, "deliveries").toBe(n);
   return ids;
-}
-
-/**
- * Asserts that no event arrives within `windowMs` (the one place a bounded wait
- * is the condition itself) and hands back the still-pending `next()`. The
- * promise is wrapped: an async function returning it bare would adopt it and
- * wait for the next event. (helpers.ts's `expectNoEvent` does exactly that.)
- */
-async function expectQuiet<T>(it: AsyncIterator<T>, windowMs: number): Promise<{ next: Promise<IteratorResult<T>> }> {
-  const next = it.next();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const winner = await Promise.race([
-    next.then(() => "event" as const),
-    new Promise<"quiet">((resolve) => {
-      timer = setTimeout(() => resolve("quiet"), windowMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (winner === "event") {
-    const r = await next;
-    throw new Error(`expected no event for ${windowMs} ms, got ${JSON.stringify((r.value as { id?: number })?.id)}`);
-  }
-  return { next };
-}
-
-async function failure(promise: Promise<unknown>): Promise<WindshiftError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "the call succeeded").toBeInstanceOf(WindshiftError);
-  return err as WindshiftError;
 }
 
 describe("ensureConsumer: durable and ephemeral", () => {
@@ -302,7 +270,7 @@ describe("ensureConsumer: limits observable on the server", () => {
       }
       await waitFor(() => advisories.length > 0, { what: "the max-deliveries advisory" });
       expect(advisories[0]).toMatchObject({ stream: s, consumer: "md", stream_seq: 1, deliveries: 3 });
-      await expectQuiet(it, 300);
+      await expectNoEvent(it, 300);
       expect((await jsm.consumers.info(s, "md")).delivered.consumer_seq).toBe(3);
     } finally {
       adv.unsubscribe();
@@ -319,7 +287,7 @@ describe("ensureConsumer: limits observable on the server", () => {
     const first = await nextEvent(it);
     const second = await nextEvent(it);
     expect([first.id, second.id]).toEqual([1, 2]);
-    const { next: pending } = await expectQuiet(it, 300);
+    const { next: pending } = await expectNoEvent(it, 300);
     const info = await jsm.consumers.info(s, "mp");
     expect(info.num_ack_pending).toBe(2);
     expect(info.delivered.consumer_seq).toBe(2);
@@ -366,20 +334,20 @@ describe("ensureConsumer: update", () => {
 describe("ensureConsumer and subscribe: missing things", () => {
   it("ensureConsumer on a missing stream fails with NOT_FOUND", async () => {
     const s = uniqueName("missing");
-    const durable = await failure(env.events.ensureConsumer(s, { name: "c" }));
+    const durable = await windshiftError(env.events.ensureConsumer(s, { name: "c" }));
     expect(durable.code).toBe(ErrorCode.NotFound);
-    const ephemeral = await failure(env.events.ensureConsumer(s));
+    const ephemeral = await windshiftError(env.events.ensureConsumer(s));
     expect(ephemeral.code).toBe(ErrorCode.NotFound);
   });
 
   it("subscribe to a missing consumer fails with NOT_FOUND", async () => {
     const s = await newStream();
-    const err = await failure(env.events.subscribe(s, "nobody", { schema: TestEventSchema }));
+    const err = await windshiftError(env.events.subscribe(s, "nobody", { schema: TestEventSchema }));
     expect(err.code).toBe(ErrorCode.NotFound);
   });
 
   it("subscribe on a missing stream fails with NOT_FOUND", async () => {
-    const err = await failure(env.events.subscribe(uniqueName("missing"), "nobody"));
+    const err = await windshiftError(env.events.subscribe(uniqueName("missing"), "nobody"));
     expect(err.code).toBe(ErrorCode.NotFound);
   });
 
@@ -387,7 +355,7 @@ describe("ensureConsumer and subscribe: missing things", () => {
     const s = await newStream();
     const ac = new AbortController();
     ac.abort();
-    const err = await failure(env.events.ensureConsumer(s, { name: "c", signal: ac.signal }));
+    const err = await windshiftError(env.events.ensureConsumer(s, { name: "c", signal: ac.signal }));
     expect(err.code).toBe(ErrorCode.Aborted);
     expect((await jsm.streams.info(s)).state.consumer_count).toBe(0);
   });

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll } from "vitest";
-import { createEvents, type Events, type EventsOptions } from "../src/index.js";
+import { createEvents, type Events, type EventsOptions, isWindshiftError, type WindshiftError } from "../src/index.js";
 import { type NatsServer, startNatsServer } from "../src/testing/index.js";
 
 /** One server per test file, with a connection and a client over it. */
@@ -112,4 +112,20 @@ export async function pauseProcess(pid: number): Promise<void> {
 /** Resumes a process frozen by {@link pauseProcess}. */
 export function resumeProcess(pid: number): void {
   process.kill(pid, "SIGCONT");
+}
+
+/**
+ * Awaits `work` (a promise, or a function that may throw or return one), which
+ * must fail with a WindshiftError; returns that error.
+ */
+export async function windshiftError(work: Promise<unknown> | (() => unknown)): Promise<WindshiftError> {
+  let err: unknown;
+  try {
+    await (typeof work === "function" ? work() : work);
+  } catch (e) {
+    err = e;
+  }
+  if (!isWindshiftError(err))
+    throw new Error(`expected a WindshiftError, got ${err === undefined ? "success" : String(err)}`);
+  return err;
 }

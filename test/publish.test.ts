@@ -2,8 +2,8 @@ import { create } from "@bufbuild/protobuf";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
-import { ErrorCode, isWindshiftError, WindshiftError } from "../src/index.js";
-import { uniqueName, useServer, waitFor } from "./helpers.js";
+import { ErrorCode, WindshiftError } from "../src/index.js";
+import { uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
 import { recordingLogger } from "./log.js";
 
 const env = useServer();
@@ -20,15 +20,6 @@ async function storedHeaders(stream: string, seq: number): Promise<Record<string
   const out: Record<string, string> = {};
   for (const k of msg?.header.keys() ?? []) out[k] = msg?.header.get(k) ?? "";
   return out;
-}
-
-async function rejection(p: Promise<unknown>): Promise<WindshiftError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
 }
 
 describe("publish", () => {
@@ -108,7 +99,7 @@ describe("publish", () => {
     expect(a.id).toBe(1);
     const b = await env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 1 });
     expect(b.id).toBe(2);
-    const err = await rejection(env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 1 }));
+    const err = await windshiftError(env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 1 }));
     expect(err.code).toBe(ErrorCode.WrongSequence);
     expect(err).toBeInstanceOf(WindshiftError);
     const jsm = await jetstreamManager(env.nc);
@@ -116,7 +107,7 @@ describe("publish", () => {
   });
 
   it("fails with UNBOUND_SUBJECT when no stream captures the subject", async () => {
-    const err = await rejection(env.events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
+    const err = await windshiftError(env.events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.UnboundSubject);
   });
 
@@ -125,7 +116,7 @@ describe("publish", () => {
     const nc = await env.connect();
     nc.subscribe(subject); // a responder that never answers
     await nc.flush();
-    const err = await rejection(env.events.publish(subject, TestEventSchema, {}, { timeoutMs: 100 }));
+    const err = await windshiftError(env.events.publish(subject, TestEventSchema, {}, { timeoutMs: 100 }));
     expect(err.code).toBe(ErrorCode.PublishTimeout);
     expect(err.message).toMatch(/may or may not/);
   });
@@ -133,7 +124,7 @@ describe("publish", () => {
   it("does not retry unless asked", async () => {
     const logger = recordingLogger();
     const events = await env.client({ logger });
-    const err = await rejection(events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
+    const err = await windshiftError(events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.UnboundSubject);
     expect(logger.lines.filter((l) => l.message.includes("retrying"))).toHaveLength(0);
   });
@@ -141,7 +132,7 @@ describe("publish", () => {
   it("retries transient failures per the retry options, then gives up", async () => {
     const logger = recordingLogger();
     const events = await env.client({ logger });
-    const err = await rejection(
+    const err = await windshiftError(
       events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}, { retry: { retries: 3, minTimeout: 5 } }),
     );
     expect(err.code).toBe(ErrorCode.UnboundSubject);
@@ -173,7 +164,9 @@ describe("publish", () => {
     const events = await env.client({ logger });
     const stream = await newStream();
     await events.publish(`${stream}.a`, TestEventSchema, {});
-    const err = await rejection(events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 5, retry: true }));
+    const err = await windshiftError(
+      events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 5, retry: true }),
+    );
     expect(err.code).toBe(ErrorCode.WrongSequence);
     expect(logger.lines.filter((l) => l.message.includes("retrying"))).toHaveLength(0);
   });
@@ -186,12 +179,12 @@ describe("publish", () => {
     const controller = new AbortController();
     const pending = env.events.publish(subject, TestEventSchema, {}, { signal: controller.signal, timeoutMs: 10_000 });
     controller.abort(new Error("shutting down"));
-    const err = await rejection(pending);
+    const err = await windshiftError(pending);
     expect(err.code).toBe(ErrorCode.Aborted);
     expect((err.cause as Error).message).toBe("shutting down");
 
     const stream = await newStream();
-    const err2 = await rejection(
+    const err2 = await windshiftError(
       env.events.publish(`${stream}.a`, TestEventSchema, {}, { signal: AbortSignal.abort() }),
     );
     expect(err2.code).toBe(ErrorCode.Aborted);
@@ -203,7 +196,7 @@ describe("publish", () => {
     const stream = uniqueName();
     await env.events.ensureStream(stream, { subjects: [`${stream}.>`], maxEvents: 1, discardPolicy: "new" });
     await env.events.publish(`${stream}.a`, TestEventSchema, {});
-    const err = await rejection(env.events.publish(`${stream}.a`, TestEventSchema, {}));
+    const err = await windshiftError(env.events.publish(`${stream}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/maximum messages/i);
     expect(err.details.jsErrorCode).toBeTypeOf("number");

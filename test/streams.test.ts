@@ -2,8 +2,8 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
-import { ErrorCode, isWindshiftError, WindshiftError } from "../src/index.js";
-import { uniqueName, useServer, waitFor } from "./helpers.js";
+import { ErrorCode, isWindshiftError } from "../src/index.js";
+import { uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
 
 const env = useServer();
 let jsm: JetStreamManager;
@@ -13,16 +13,6 @@ beforeAll(async () => {
 });
 
 const MS = 1_000_000; // nanoseconds per millisecond
-
-/** Awaits `promise`, which must reject with a WindshiftError. */
-async function failure(promise: Promise<unknown>): Promise<WindshiftError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err, "the call succeeded").toBeInstanceOf(WindshiftError);
-  return err as WindshiftError;
-}
 
 async function streamExists(name: string): Promise<boolean> {
   return jsm.streams.info(name).then(
@@ -301,7 +291,7 @@ describe("ensureStream: failures", () => {
   it("an update the server refuses (changing storage) fails with SERVER and the server's message", async () => {
     const s = uniqueName();
     await env.events.ensureStream(s, { subjects: [`${s}.>`] });
-    const err = await failure(env.events.ensureStream(s, { subjects: [`${s}.>`], storage: "memory" }));
+    const err = await windshiftError(env.events.ensureStream(s, { subjects: [`${s}.>`], storage: "memory" }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(isWindshiftError(err, ErrorCode.Server)).toBe(true);
     expect(err.message).toMatch(/storage type/i);
@@ -313,7 +303,7 @@ describe("ensureStream: failures", () => {
 
   it("a stream the server refuses to create (3 replicas on a single server) fails with SERVER", async () => {
     const s = uniqueName();
-    const err = await failure(env.events.ensureStream(s, { subjects: [`${s}.>`], replicas: 3 }));
+    const err = await windshiftError(env.events.ensureStream(s, { subjects: [`${s}.>`], replicas: 3 }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/replicas/i);
     expect(await streamExists(s)).toBe(false);
@@ -324,7 +314,7 @@ describe("ensureStream: failures", () => {
     const ac = new AbortController();
     const reason = new Error("shutting down");
     ac.abort(reason);
-    const err = await failure(env.events.ensureStream(s, { subjects: [`${s}.>`], signal: ac.signal }));
+    const err = await windshiftError(env.events.ensureStream(s, { subjects: [`${s}.>`], signal: ac.signal }));
     expect(err.code).toBe(ErrorCode.Aborted);
     expect(err.cause).toBe(reason);
     expect(await streamExists(s)).toBe(false);
@@ -362,7 +352,7 @@ describe("ensureStream: limits as the server applies them", () => {
     const s = uniqueName();
     await env.events.ensureStream(s, { subjects: [`${s}.>`], maxEvents: 2, discardPolicy: "new" });
     await publishN(`${s}.a`, 2);
-    const err = await failure(env.events.publish(`${s}.a`, TestEventSchema, { text: "one too many" }));
+    const err = await windshiftError(env.events.publish(`${s}.a`, TestEventSchema, { text: "one too many" }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/maximum messages/i);
     const info = await jsm.streams.info(s);
@@ -389,7 +379,7 @@ describe("ensureStream: limits as the server applies them", () => {
       discardNewPerSubject: true,
     });
     await env.events.publish(`${s}.a`, TestEventSchema, { text: "a1" });
-    const err = await failure(env.events.publish(`${s}.a`, TestEventSchema, { text: "a2" }));
+    const err = await windshiftError(env.events.publish(`${s}.a`, TestEventSchema, { text: "a2" }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/maximum messages per subject/i);
     const b = await env.events.publish(`${s}.b`, TestEventSchema, { text: "b1" });
@@ -404,7 +394,7 @@ describe("ensureStream: limits as the server applies them", () => {
     const s = uniqueName();
     // The server counts headers too, so leave room for windshift's.
     await env.events.ensureStream(s, { subjects: [`${s}.>`], maxEventSize: 1_024 });
-    const err = await failure(
+    const err = await windshiftError(
       env.events.publish(`${s}.a`, TestEventSchema, { blob: new Uint8Array(2_000).fill(1), text: "big" }),
     );
     expect(err.code).toBe(ErrorCode.Server);

@@ -4,7 +4,16 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { OtherEventSchema, type TestEvent, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, type Event, isWindshiftError, type Subscription, type WindshiftError } from "../src/index.js";
-import { expectNoEvent, nextEvent, pauseProcess, resumeProcess, uniqueName, useServer, waitFor } from "./helpers.js";
+import {
+  expectNoEvent,
+  nextEvent,
+  pauseProcess,
+  resumeProcess,
+  uniqueName,
+  useServer,
+  waitFor,
+  windshiftError,
+} from "./helpers.js";
 import { recordingLogger } from "./log.js";
 
 const env = useServer();
@@ -25,17 +34,6 @@ async function publishN(stream: string, n: number, subject = "a"): Promise<void>
   for (let i = 0; i < n; i++) {
     await env.events.publish(`${stream}.${subject}`, TestEventSchema, { text: `e${i}`, number: BigInt(i) });
   }
-}
-
-async function caught(p: Promise<unknown> | (() => unknown)): Promise<WindshiftError> {
-  let err: unknown;
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    err = e;
-  }
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
 }
 
 function iter<T extends Event>(sub: Subscription & AsyncIterable<T>): AsyncIterator<T> {
@@ -102,7 +100,7 @@ describe("subscribe: decoding", () => {
     await publishN(stream, 1);
     await using sub = await env.events.subscribe(stream, consumer);
     const ev = await nextEvent(iter(sub));
-    const err = await caught(() => ev.data);
+    const err = await windshiftError(() => ev.data);
     expect(err.code).toBe(ErrorCode.Validation);
     expect(err.message).toMatch(/decode\(/);
     expect(ev.decode(TestEventSchema).text).toBe("e0");
@@ -116,8 +114,8 @@ describe("subscribe: decoding", () => {
     await using sub = await env.events.subscribe(stream, consumer, { registry: createRegistry(OtherEventSchema) });
     const it = iter(sub);
     const ev = await nextEvent(it);
-    expect((await caught(() => ev.decode(OtherEventSchema))).code).toBe(ErrorCode.InvalidData);
-    const unknownType = await caught(() => ev.data);
+    expect((await windshiftError(() => ev.decode(OtherEventSchema))).code).toBe(ErrorCode.InvalidData);
+    const unknownType = await windshiftError(() => ev.data);
     expect(unknownType.code).toBe(ErrorCode.InvalidData);
     expect(unknownType.message).toMatch(/registry does not know/);
     await ev.ack();
@@ -247,9 +245,9 @@ describe("subscribe: settling", () => {
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const ev = await nextEvent(iter(sub));
     await ev.ack();
-    expect((await caught(ev.ack())).code).toBe(ErrorCode.AlreadySettled);
-    expect((await caught(ev.reject())).code).toBe(ErrorCode.AlreadySettled);
-    expect((await caught(ev.ping())).code).toBe(ErrorCode.AlreadySettled);
+    expect((await windshiftError(ev.ack())).code).toBe(ErrorCode.AlreadySettled);
+    expect((await windshiftError(ev.reject())).code).toBe(ErrorCode.AlreadySettled);
+    expect((await windshiftError(ev.ping())).code).toBe(ErrorCode.AlreadySettled);
   });
 
   it("ping() keeps an event past its processing timeout", async () => {
@@ -332,7 +330,7 @@ describe("subscribe: settling", () => {
     await pauseProcess(env.server.pid);
     let err: WindshiftError;
     try {
-      err = await caught(ev.ack({ timeoutMs: 50, retry: { retries: 2, minTimeout: 10 } }));
+      err = await windshiftError(ev.ack({ timeoutMs: 50, retry: { retries: 2, minTimeout: 10 } }));
     } finally {
       resumeProcess(env.server.pid);
     }
@@ -388,7 +386,7 @@ describe("subscribe: closing", () => {
 
   it("subscribe with an aborted signal rejects with ABORTED", async () => {
     const { stream, consumer } = await setup();
-    const err = await caught(env.events.subscribe(stream, consumer, { signal: AbortSignal.abort() }));
+    const err = await windshiftError(env.events.subscribe(stream, consumer, { signal: AbortSignal.abort() }));
     expect(err.code).toBe(ErrorCode.Aborted);
   });
 
@@ -423,7 +421,7 @@ describe("subscribe: closing", () => {
     const { stream, consumer } = await setup();
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
-    const pending = caught(it.next());
+    const pending = windshiftError(it.next());
     const jsm = await jetstreamManager(env.nc);
     await jsm.consumers.delete(stream, consumer);
     const err = await pending;
@@ -433,7 +431,7 @@ describe("subscribe: closing", () => {
 
   it("subscribing to a missing consumer is NOT_FOUND", async () => {
     const { stream } = await setup();
-    const err = await caught(env.events.subscribe(stream, "nobody"));
+    const err = await windshiftError(env.events.subscribe(stream, "nobody"));
     expect(err.code).toBe(ErrorCode.NotFound);
   });
 });
