@@ -5,12 +5,14 @@ import {
   type ConsumerUpdateConfig,
   DeliverPolicy,
 } from "@nats-io/jetstream";
+import type { Attributes } from "@opentelemetry/api";
 import { raceAbort, throwIfAborted } from "./abort.js";
 import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
 import { type ConsumerStart, parsePosition } from "./position.js";
 import { type Runtime, toMs, toNanos } from "./runtime.js";
 import { requireServer } from "./server-version.js";
+import { Attr, withManagementSpan } from "./telemetry.js";
 import * as v from "./validate.js";
 
 /** The declared configuration of a consumer. */
@@ -164,11 +166,15 @@ export async function ensureConsumer(
       config: describeConsumer(info.config),
     };
   };
-  try {
-    return await raceAbort(run(), signal);
-  } catch (err) {
-    throw toWindshiftError(err, `ensureConsumer("${stream}", "${name ?? "(ephemeral)"}")`);
-  }
+  const attributes: Attributes = { [Attr.Stream]: stream };
+  if (name !== undefined) attributes[Attr.Subscription] = name;
+  return withManagementSpan(rt.telemetry, "ensureConsumer", attributes, async () => {
+    try {
+      return await raceAbort(run(), signal);
+    } catch (err) {
+      throw toWindshiftError(err, `ensureConsumer("${stream}", "${name ?? "(ephemeral)"}")`);
+    }
+  });
 }
 
 /** The fields an existing consumer may change; its start position is not one. */

@@ -1,12 +1,13 @@
 import type { DescMessage, Message, MessageShape, Registry } from "@bufbuild/protobuf";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
-import type { Context } from "@opentelemetry/api";
+import { type Attributes, type Context, type Span, SpanKind } from "@opentelemetry/api";
 import { assertSchema, decode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { describe } from "./names.js";
 import { isTimeout, toWindshiftError } from "./nats-errors.js";
 import { type RetryOptions, resolveRetry, withRetry } from "./retry.js";
+import { Attr, errorType, failSpan, type Telemetry } from "./telemetry.js";
 import { readHeader } from "./trace-context.js";
 import * as v from "./validate.js";
 import { Headers, parseTime } from "./wire.js";
@@ -72,7 +73,12 @@ export interface Event<T extends Message = Message> {
   readonly type: string;
   /** The parsed windshift headers. */
   readonly headers: EventHeaders;
-  /** The OpenTelemetry context carried by the event (the producer's trace). */
+  /**
+   * The OpenTelemetry context of this event's processing: it holds the
+   * `process` span, which continues the producer's trace (or links to it). Run
+   * handler work inside it, e.g. `context.with(event.context, handler)`, to
+   * make child spans; the span ends when the event is settled.
+   */
   readonly context: Context;
   /**
    * The decoded message, typed by the subscription's `schema` or looked up in
@@ -103,6 +109,9 @@ export interface Settler {
   readonly confirm: boolean;
   readonly retry: Required<RetryOptions> | undefined;
   readonly logger: Logger;
+  readonly telemetry: Telemetry;
+  /** Metric attributes of this subscription (connection, stream, consumer, template). */
+  metricAttributes(): Attributes;
   /** Called once an event is acked or rejected. */
   settled(event: EventImpl): void;
 }
@@ -116,6 +125,9 @@ const TERM = new TextEncoder().encode("+TERM");
 // JetStream spells "work in progress" +WPI.
 export const WIP = new TextEncoder().encode("+WPI");
 const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
+
+/** The conventions' settle operation names. */
+type SettleOperation = "ack" | "nak" | "term" | "progress";
 const SETTLE_KNOWN = new Set(["retry", "timeoutMs", "signal"]);
 const REJECT_KNOWN = new Set([...SETTLE_KNOWN, "delayMs", "permanent", "decider"]);
 
@@ -145,6 +157,9 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   #data: unknown;
   #dataError: unknown;
   #state = State.Pending;
+  readonly #span: Span;
+  readonly #handedOutAt = performance.now();
+  #spanEnded = false;
 
   constructor(
     init: {
@@ -157,6 +172,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       headers: MsgHdrs | undefined;
       reply: string;
       context: Context;
+      span: Span;
       receivedAt: number;
     },
     settler: Settler,
@@ -169,6 +185,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     this.deliveryAttempt = init.deliveryAttempt;
     this.payload = init.payload;
     this.context = init.context;
+    this.#span = init.span;
     this.touchedAt = init.receivedAt;
     this.#reply = init.reply;
     this.#raw = init.headers;
@@ -204,6 +221,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
         this.#data = this.#decodeData();
       } catch (err) {
         this.#dataError = err;
+        failSpan(this.#span, err);
       }
     }
     if (this.#dataError !== undefined) throw this.#dataError;
@@ -262,7 +280,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#settle("reject", payload, options, REJECT_KNOWN);
+    return this.#settle(payload === TERM ? "term" : "nak", payload, options, REJECT_KNOWN);
   }
 
   async ping(options?: SettleOptions): Promise<void> {
@@ -273,18 +291,55 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
         `event ${this.id} is already settled; there is nothing to ping`,
       );
     }
-    await this.#send("ping", WIP, retry, timeoutMs, signal);
+    await this.#send("progress", WIP, retry, timeoutMs, signal);
     this.touchedAt = performance.now();
   }
 
   /** Sends a fire-and-forget progress ping (auto-ping); never throws. */
   autoPing(now: number): void {
     this.touchedAt = now;
+    const span = this.#startSettleSpan("progress");
     try {
       this.#settler.nc.publish(this.#reply, WIP);
-    } catch {
+    } catch (err) {
       // The connection is closed; redelivery will take care of the event.
+      failSpan(span, err);
     }
+    span.end();
+  }
+
+  /**
+   * Ends the process span (once): on settlement, when the subscription closes
+   * with the event unsettled, or when it was given up on.
+   */
+  endProcessing(): void {
+    if (this.#spanEnded) return;
+    this.#spanEnded = true;
+    this.#span.end();
+    this.#settler.telemetry.processDuration.record(
+      (performance.now() - this.#handedOutAt) / 1000,
+      this.#settler.metricAttributes(),
+    );
+  }
+
+  #startSettleSpan(operation: SettleOperation): Span {
+    const t = this.#settler.telemetry;
+    return t.tracer.startSpan(
+      `${operation} ${this.subject}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          ...t.connection(),
+          [Attr.OperationType]: "settle",
+          [Attr.OperationName]: operation,
+          [Attr.Destination]: this.subject,
+          [Attr.Subscription]: this.consumer,
+          [Attr.Stream]: this.stream,
+          [Attr.MessageId]: String(this.id),
+        },
+      },
+      this.context,
+    );
   }
 
   /** Fire-and-forget nak used when a subscription gives back what it never handed out. */
@@ -331,7 +386,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   async #settle(
-    what: "ack" | "reject",
+    what: SettleOperation,
     payload: Uint8Array,
     options: SettleOptions | undefined,
     known: ReadonlySet<string>,
@@ -353,18 +408,19 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     }
     this.#state = State.Settled;
     this.#settler.settled(this);
+    this.endProcessing();
   }
 
   async #send(
-    what: string,
+    operation: SettleOperation,
     payload: Uint8Array,
     retry: Required<RetryOptions> | undefined,
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const nc = this.#settler.nc;
+    const settler = this.#settler;
+    const { nc, confirm } = settler;
     const reply = this.#reply;
-    const confirm = this.#settler.confirm;
     // Each attempt publishes to the reply subject itself: nats.js's own ack
     // helpers refuse to send twice, which would turn a retry into a no-op.
     const attempt = async (): Promise<void> => {
@@ -372,19 +428,39 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
         if (confirm) await nc.request(reply, payload, { timeout: timeoutMs });
         else nc.publish(reply, payload);
       } catch (err) {
-        throw settleError(err, what, this.id);
+        throw settleError(err, operation, this.id);
       }
     };
-    await withRetry(attempt, retry, {
-      signal,
-      shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
-      onRetry: (err, n) =>
-        this.#settler.logger.debug(`${what} failed, retrying`, { id: this.id, attempt: n, error: String(err) }),
-    });
+    const span = this.#startSettleSpan(operation);
+    const started = performance.now();
+    let failure: unknown;
+    try {
+      await withRetry(attempt, retry, {
+        signal,
+        shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
+        onRetry: (err, n) => {
+          span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
+          settler.logger.debug(`${operation} failed, retrying`, { id: this.id, attempt: n, error: String(err) });
+        },
+      });
+    } catch (err) {
+      failure = err;
+      failSpan(span, err);
+      throw err;
+    } finally {
+      span.end();
+      const attributes: Attributes = {
+        ...settler.metricAttributes(),
+        [Attr.OperationType]: "settle",
+        [Attr.OperationName]: operation,
+      };
+      if (failure !== undefined) attributes[Attr.ErrorType] = errorType(failure);
+      settler.telemetry.operationDuration.record((performance.now() - started) / 1000, attributes);
+    }
   }
 }
 
-function settleError(err: unknown, what: string, id: number): WindshiftError {
+function settleError(err: unknown, what: SettleOperation, id: number): WindshiftError {
   if (isTimeout(err)) {
     return new WindshiftError(ErrorCode.Timeout, `${what} of event ${id}: the server did not confirm in time`, {
       cause: err,

@@ -9,6 +9,7 @@ import { type PublishedEvent, type PublishOptions, publish } from "./publish.js"
 import { createRuntime } from "./runtime.js";
 import { ensureStream, type StreamDescription, type StreamOptions } from "./streams.js";
 import { type SubscribeOptions, type Subscription, subscribe } from "./subscription.js";
+import { createTelemetry } from "./telemetry.js";
 import * as v from "./validate.js";
 
 /** Options for {@link createEvents}. */
@@ -29,6 +30,21 @@ export interface EventsOptions {
    * @default the global provider from `@opentelemetry/api`
    */
   readonly meterProvider?: MeterProvider;
+  /**
+   * How the span that processes an event relates to the span that published
+   * it. `"child"`: the process span is the producer span's child (and links to
+   * it), so publish and processing form one trace. `"link"`: every processing
+   * starts a new trace that links to the producer span, as the messaging
+   * conventions prefer for batch work.
+   * @default "child"
+   */
+  readonly traceProcessing?: "child" | "link";
+  /**
+   * Record `messaging.message.body.size` on publish and process spans (opt-in
+   * in the conventions).
+   * @default false
+   */
+  readonly recordBodySize?: boolean;
 }
 
 /**
@@ -102,7 +118,7 @@ export interface Events {
   subscribe(stream: string, consumer: string, options?: SubscribeOptions): Promise<Subscription<Message>>;
 }
 
-const KNOWN = new Set(["logger", "tracerProvider", "meterProvider"]);
+const KNOWN = new Set(["logger", "tracerProvider", "meterProvider", "traceProcessing", "recordBodySize"]);
 
 /**
  * Creates the events client over a NATS connection you own (from
@@ -129,7 +145,22 @@ export function createEvents(nc: NatsConnection, options?: EventsOptions): Event
   for (const level of ["debug", "info", "warn", "error"] as const) {
     if (typeof logger[level] !== "function") throw validationError("logger", `has no ${level}() method`);
   }
-  const rt = createRuntime(nc, logger);
+  for (const [field, method] of [
+    ["tracerProvider", "getTracer"],
+    ["meterProvider", "getMeter"],
+  ] as const) {
+    const provider = o[field] as Record<string, unknown> | undefined;
+    if (provider !== undefined && (typeof provider !== "object" || typeof provider?.[method] !== "function")) {
+      throw validationError(field, `${describe(provider)} has no ${method}() method`);
+    }
+  }
+  const telemetry = createTelemetry(nc, {
+    tracerProvider: o.tracerProvider as TracerProvider | undefined,
+    meterProvider: o.meterProvider as MeterProvider | undefined,
+    traceProcessing: v.oneOf("traceProcessing", o.traceProcessing, ["child", "link"] as const) ?? "child",
+    recordBodySize: v.boolean("recordBodySize", o.recordBodySize) ?? false,
+  });
+  const rt = createRuntime(nc, logger, telemetry);
   return {
     ensureStream: (name, opts) => ensureStream(rt, name, opts),
     ensureConsumer: (stream, opts) => ensureConsumer(rt, stream, opts),

@@ -1,6 +1,6 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { headers as createHeaders, type Msg, nuid } from "@nats-io/nats-core";
-import { context } from "@opentelemetry/api";
+import { headers as createHeaders, type Msg, type MsgHdrs, nuid } from "@nats-io/nats-core";
+import { type Attributes, context, SpanKind, trace } from "@opentelemetry/api";
 import { raceAbort } from "./abort.js";
 import { assertSchema, encode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
@@ -8,6 +8,7 @@ import { assertSubject, describe } from "./names.js";
 import { isNoResponders, isTimeout, toWindshiftError } from "./nats-errors.js";
 import { PUBLISH_RETRY, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import type { Runtime } from "./runtime.js";
+import { Attr, errorType, failSpan, secondsSince } from "./telemetry.js";
 import { injectTraceContext } from "./trace-context.js";
 import * as v from "./validate.js";
 import { formatTime, Headers } from "./wire.js";
@@ -47,6 +48,13 @@ export interface PublishOptions {
    * @default false
    */
   readonly retry?: RetryOptions | boolean;
+  /**
+   * Extra headers to send with the event. windshift's own headers cannot be
+   * set here (use the options above). A `traceparent` given here is sent as is,
+   * and then no trace context is injected.
+   * @default none
+   */
+  readonly headers?: Readonly<Record<string, string>>;
   /** Cancels the call. The event may still have been stored. */
   readonly signal?: AbortSignal;
 }
@@ -62,7 +70,11 @@ export interface PublishedEvent {
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
-const KNOWN = new Set(["idempotencyKey", "expectedLastId", "occurredAt", "timeoutMs", "retry", "signal"]);
+const KNOWN = new Set(["idempotencyKey", "expectedLastId", "occurredAt", "timeoutMs", "retry", "headers", "signal"]);
+const RESERVED = new Set(
+  [Headers.DataType, Headers.PublishedTime, Headers.MsgId, Headers.ExpectedLastSequence].map((h) => h.toLowerCase()),
+);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const WRONG_LAST_SEQUENCE = 10071;
 
 interface PubAckJson {
@@ -104,12 +116,26 @@ export async function publish<Desc extends DescMessage>(
   }
 
   const h = createHeaders();
+  const userTraceParent = copyUserHeaders(h, o.headers);
   h.set(Headers.DataType, schema.typeName);
   h.set(Headers.PublishedTime, formatTime(occurredAt));
   const msgId = (key as string | undefined) ?? (retry === undefined ? undefined : nuid.next());
   if (msgId !== undefined) h.set(Headers.MsgId, msgId);
   if (expectedLastId !== undefined) h.set(Headers.ExpectedLastSequence, String(expectedLastId));
-  injectTraceContext(context.active(), h);
+
+  const t = rt.telemetry;
+  const connection = t.connection();
+  const attributes: Attributes = {
+    ...connection,
+    [Attr.OperationType]: "send",
+    [Attr.OperationName]: "publish",
+    [Attr.Destination]: subject,
+    [Attr.DataType]: schema.typeName,
+  };
+  if (t.recordBodySize) attributes[Attr.BodySize] = payload.length;
+  const parent = context.active();
+  const span = t.tracer.startSpan(`send ${subject}`, { kind: SpanKind.PRODUCER, attributes }, parent);
+  if (!userTraceParent) injectTraceContext(trace.setSpan(parent, span), h);
 
   const attempt = async (): Promise<PublishedEvent> => {
     let reply: Msg;
@@ -120,16 +146,64 @@ export async function publish<Desc extends DescMessage>(
     }
     return parseAck(reply, subject);
   };
-  return raceAbort(
-    withRetry(attempt, retry, {
+  const started = performance.now();
+  const metricAttributes: Attributes = { ...connection, [Attr.OperationName]: "publish", [Attr.OperationType]: "send" };
+  try {
+    const published = await raceAbort(
+      withRetry(attempt, retry, {
+        signal,
+        shouldRetry: (err) =>
+          err instanceof WindshiftError &&
+          (err.code === ErrorCode.UnboundSubject || err.code === ErrorCode.PublishTimeout),
+        onRetry: (err, n) => {
+          span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
+          rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) });
+        },
+      }),
       signal,
-      shouldRetry: (err) =>
-        err instanceof WindshiftError &&
-        (err.code === ErrorCode.UnboundSubject || err.code === ErrorCode.PublishTimeout),
-      onRetry: (err, n) => rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) }),
-    }),
-    signal,
-  );
+    );
+    span.setAttribute(Attr.MessageId, String(published.id));
+    span.setAttribute(Attr.Stream, published.stream);
+    if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
+    metricAttributes[Attr.Stream] = published.stream;
+    return published;
+  } catch (err) {
+    failSpan(span, err);
+    metricAttributes[Attr.ErrorType] = errorType(err);
+    throw err;
+  } finally {
+    span.end();
+    t.sent.add(1, metricAttributes);
+    t.operationDuration.record(secondsSince(started), metricAttributes);
+  }
+}
+
+/**
+ * Copies the user's extra headers after validating them; returns whether they
+ * carry their own `traceparent`.
+ */
+function copyUserHeaders(h: MsgHdrs, value: unknown): boolean {
+  if (value === undefined) return false;
+  const given = v.optionsObject("headers", value);
+  let traceParent = false;
+  for (const [name, text] of Object.entries(given)) {
+    if (!HEADER_NAME.test(name)) throw validationError("headers", `${describe(name)} is not a valid header name`);
+    if (RESERVED.has(name.toLowerCase())) {
+      throw validationError(`headers.${name}`, "is set by windshift; use the publish option for it");
+    }
+    if (typeof text !== "string" || /[\r\n]/.test(text)) {
+      throw validationError(`headers.${name}`, `${describe(text)} is not a single-line string`);
+    }
+    if (name.toLowerCase() === "traceparent") traceParent = true;
+    h.set(name, text);
+  }
+  if (traceParent) {
+    const parent = Object.entries(given).find(([k]) => k.toLowerCase() === "traceparent")?.[1] as string;
+    h.set(Headers.TraceParent, parent);
+    const state = Object.entries(given).find(([k]) => k.toLowerCase() === "tracestate")?.[1];
+    if (typeof state === "string") h.set(Headers.TraceState, state);
+  }
+  return traceParent;
 }
 
 function publishError(err: unknown, subject: string): WindshiftError {

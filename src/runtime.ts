@@ -1,23 +1,26 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "./logger.js";
+import type { Telemetry } from "./telemetry.js";
 
 /** What every operation needs: the connection, JetStream handles and the logger. */
 export interface Runtime {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly logger: Logger;
+  readonly telemetry: Telemetry;
   /** The management API, created on first use. */
   jsm(): Promise<JetStreamManager>;
 }
 
 /** Builds the shared {@link Runtime} for one connection. */
-export function createRuntime(nc: NatsConnection, logger: Logger): Runtime {
+export function createRuntime(nc: NatsConnection, logger: Logger, telemetry: Telemetry): Runtime {
   let manager: Promise<JetStreamManager> | undefined;
   return {
     nc,
     js: jetstream(nc),
     logger,
+    telemetry,
     jsm() {
       // checkAPI: false saves a round trip; the first real call reports problems.
       manager ??= jetstreamManager(nc, { checkAPI: false });

@@ -6,6 +6,7 @@ import { toWindshiftError } from "./nats-errors.js";
 import { type Position, parsePosition, type SourceStart } from "./position.js";
 import { type Runtime, toMs, toNanos } from "./runtime.js";
 import { requireServer } from "./server-version.js";
+import { Attr, withManagementSpan } from "./telemetry.js";
 import * as v from "./validate.js";
 
 /** A stream this stream copies events from. */
@@ -190,11 +191,13 @@ export async function ensureStream(rt: Runtime, name: string, options?: StreamOp
     verifyEcho(config, info.config);
     return { name, config: describeStream(info.config), created: existing === undefined };
   };
-  try {
-    return await raceAbort(run(), signal);
-  } catch (err) {
-    throw toWindshiftError(err, `ensureStream("${name}")`);
-  }
+  return withManagementSpan(rt.telemetry, "ensureStream", { [Attr.Stream]: name }, async () => {
+    try {
+      return await raceAbort(run(), signal);
+    } catch (err) {
+      throw toWindshiftError(err, `ensureStream("${name}")`);
+    }
+  });
 }
 
 function verifyEcho(sent: Partial<StreamConfig>, got: StreamConfig): void {

@@ -1,5 +1,6 @@
 import type { DescMessage, Message, Registry } from "@bufbuild/protobuf";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { Attributes } from "@opentelemetry/api";
 import { abortError } from "./abort.js";
 import { assertRegistry, assertSchema } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
@@ -9,8 +10,10 @@ import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
 import { type RetryOptions, resolveRetry, SETTLE_RETRY } from "./retry.js";
 import { type Runtime, toMs } from "./runtime.js";
+import { Attr, startProcessSpan, type Telemetry } from "./telemetry.js";
 import { extractTraceContext } from "./trace-context.js";
 import * as v from "./validate.js";
+import { Headers } from "./wire.js";
 
 /** Options for `subscribe`. */
 export interface SubscribeOptions<Desc extends DescMessage = DescMessage> {
@@ -132,6 +135,10 @@ export async function subscribe<T extends Message>(
     const c = await rt.js.consumers.get(stream, consumer);
     const info = await c.info(true);
     processingTimeoutMs = toMs(info.config.ack_wait ?? 30_000_000_000);
+    const filters = info.config.filter_subjects ?? (info.config.filter_subject ? [info.config.filter_subject] : []);
+    // A subject can be anything; the consumer's single filter (or else the
+    // stream) is the low-cardinality stand-in the conventions ask metrics for.
+    sub.template = filters.length === 1 ? (filters[0] as string) : stream;
     messages = await c.consume({
       max_messages: opts.pull,
       expires: PULL_EXPIRES_MS,
@@ -159,6 +166,10 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
   readonly confirm: boolean;
   readonly retry: Required<RetryOptions> | undefined;
   readonly logger: Logger;
+  readonly telemetry: Telemetry;
+  template: string;
+  #metricConnection: Attributes | undefined;
+  #metricAttributes: Attributes = {};
   readonly #rt: Runtime;
   readonly #opts: Resolved;
   #messages: ConsumerMessages | undefined;
@@ -169,7 +180,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
   #closing = false;
   #failure: WindshiftError | undefined;
   #resolveClosed!: () => void;
-  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
   readonly #inFlight = new Set<EventImpl<T>>();
   readonly #onAbort = (): void => {
     void this.close();
@@ -179,6 +190,8 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     this.#rt = rt;
     this.nc = rt.nc;
     this.logger = rt.logger;
+    this.telemetry = rt.telemetry;
+    this.template = stream;
     this.stream = stream;
     this.consumer = consumer;
     this.confirm = opts.confirm;
@@ -195,10 +208,10 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     const { signal } = this.#opts;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (signal?.aborted) this.#onAbort();
-    if (this.#opts.autoPing && !this.#closing) {
+    if (!this.#closing) {
       const tick = Math.max(10, Math.floor(processingTimeoutMs / 4));
-      this.#pingTimer = setInterval(() => this.#ping(tick), tick);
-      this.#pingTimer.unref?.();
+      this.#timer = setInterval(() => this.#tick(tick), tick);
+      this.#timer.unref?.();
     }
     void this.#watch(messages);
   }
@@ -215,6 +228,22 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
 
   settled(event: EventImpl): void {
     this.#inFlight.delete(event as EventImpl<T>);
+  }
+
+  metricAttributes(): Attributes {
+    const connection = this.telemetry.connection();
+    if (connection !== this.#metricConnection) {
+      this.#metricConnection = connection;
+      this.#metricAttributes = Object.freeze({
+        ...connection,
+        [Attr.OperationType]: "process",
+        [Attr.OperationName]: "process",
+        [Attr.Subscription]: this.consumer,
+        [Attr.Stream]: this.stream,
+        [Attr.DestinationTemplate]: this.template,
+      });
+    }
+    return this.#metricAttributes;
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Event<T>> {
@@ -253,6 +282,22 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
 
   #toEvent({ msg, receivedAt }: Buffered): EventImpl<T> {
     const info = msg.info;
+    const t = this.telemetry;
+    const headers = msg.headers;
+    const attributes: Attributes = {
+      ...t.connection(),
+      [Attr.OperationType]: "process",
+      [Attr.OperationName]: "process",
+      [Attr.Destination]: msg.subject,
+      [Attr.Subscription]: info.consumer,
+      [Attr.Stream]: info.stream,
+      [Attr.MessageId]: String(info.streamSequence),
+      [Attr.DeliveryAttempt]: info.deliveryCount,
+    };
+    const type = headers?.get(Headers.DataType);
+    if (type) attributes[Attr.DataType] = type;
+    if (t.recordBodySize) attributes[Attr.BodySize] = msg.data.length;
+    const { span, context } = startProcessSpan(t, extractTraceContext(headers), attributes, msg.subject);
     const event = new EventImpl<T>(
       {
         id: info.streamSequence,
@@ -261,15 +306,17 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
         consumer: info.consumer,
         deliveryAttempt: info.deliveryCount,
         payload: msg.data,
-        headers: msg.headers,
+        headers,
         reply: replyOf(msg),
-        context: extractTraceContext(msg.headers),
+        context,
+        span,
         receivedAt,
       },
       this,
       this.#opts.decoder,
     );
-    if (this.#pingTimer !== undefined) this.#inFlight.add(event);
+    t.consumed.add(1, this.metricAttributes());
+    this.#inFlight.add(event);
     return event;
   }
 
@@ -281,11 +328,22 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     wake();
   }
 
-  #ping(tick: number): void {
+  /**
+   * One timer for every handed-out event: pings those that need it, or, without
+   * auto-ping, lets go of those the server has redelivered by now.
+   */
+  #tick(tick: number): void {
     const now = performance.now();
+    const autoPing = this.#opts.autoPing;
     for (const event of this.#inFlight) {
-      if (event.settled) this.#inFlight.delete(event);
-      else if (now - event.touchedAt >= tick) event.autoPing(now);
+      if (event.settled) {
+        this.#inFlight.delete(event);
+      } else if (autoPing) {
+        if (now - event.touchedAt >= tick) event.autoPing(now);
+      } else if (now - event.touchedAt > this.processingTimeoutMs) {
+        this.#inFlight.delete(event);
+        event.endProcessing();
+      }
     }
   }
 
@@ -319,8 +377,9 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     this.#closing = true;
     this.#opts.signal?.removeEventListener("abort", this.#onAbort);
     this.#messages?.stop();
-    if (this.#pingTimer !== undefined) clearInterval(this.#pingTimer);
-    this.#pingTimer = undefined;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    for (const event of this.#inFlight) event.endProcessing();
     this.#inFlight.clear();
     // Give back what was received but never handed out, so it is redelivered now
     // rather than after the processing timeout. The naks go out only after the
