@@ -151,10 +151,8 @@ describe("traces", () => {
       "messaging.destination.subscription.name": consumer,
       "messaging.message.id": "1",
     });
-    // The process span ends when the event is settled, not before.
-    expect(processing.endTime[0] * 1e9 + processing.endTime[1]).toBeGreaterThanOrEqual(
-      ack.startTime[0] * 1e9 + ack.startTime[1],
-    );
+    // The process span ends when the event is settled, not before: after the ack span.
+    expect(spans().indexOf(processing)).toBeGreaterThan(spans().indexOf(ack));
 
     // The context travels under both spellings.
     const jsm = await jetstreamManager(env.nc);
@@ -290,6 +288,31 @@ describe("traces", () => {
       await ev.ack();
       break;
     }
+    expect(spans().filter((s) => s.name.startsWith("process ")).length).toBe(1);
+  });
+
+  it("marks a deduplicated publish", async () => {
+    const events = await client();
+    const { stream } = await setup(events);
+    await events.publish(`${stream}.a`, TestEventSchema, {}, { idempotencyKey: "k" });
+    await events.publish(`${stream}.a`, TestEventSchema, {}, { idempotencyKey: "k" });
+    const sends = spans().filter((s) => s.name === `send ${stream}.a`);
+    expect(sends.map((s) => [s.attributes["messaging.message.id"], s.attributes["windshift.duplicate"]])).toEqual([
+      ["1", undefined],
+      ["1", true],
+    ]);
+  });
+
+  it("the process span of an event left unsettled ends when the subscription closes", async () => {
+    const events = await client();
+    const { stream, consumer } = await setup(events);
+    await events.publish(`${stream}.a`, TestEventSchema, {});
+    const sub = await events.subscribe(stream, consumer, { schema: TestEventSchema });
+    const ev = await nextEvent(sub[Symbol.asyncIterator]());
+    expect(spans().some((s) => s.name.startsWith("process "))).toBe(false);
+    await sub.close();
+    expect(span(`process ${stream}.a`).status.code).toBe(SpanStatusCode.UNSET);
+    await ev.ack(); // still possible after close; no second process span
     expect(spans().filter((s) => s.name.startsWith("process ")).length).toBe(1);
   });
 
