@@ -45,6 +45,13 @@ export interface EventsOptions {
    * @default false
    */
   readonly recordBodySize?: boolean;
+  /**
+   * How many publishes may await the stream's acknowledgement at once. A
+   * publish beyond that waits for room, so memory stays bounded however many
+   * are started.
+   * @default 4_096
+   */
+  readonly maxPublishesInFlight?: number;
 }
 
 /**
@@ -118,7 +125,14 @@ export interface Events {
   subscribe(stream: string, consumer: string, options?: SubscribeOptions): Promise<Subscription<Message>>;
 }
 
-const KNOWN = new Set(["logger", "tracerProvider", "meterProvider", "traceProcessing", "recordBodySize"]);
+const KNOWN = new Set([
+  "logger",
+  "tracerProvider",
+  "meterProvider",
+  "traceProcessing",
+  "recordBodySize",
+  "maxPublishesInFlight",
+]);
 
 /**
  * Creates the events client over a NATS connection you own (from
@@ -160,7 +174,8 @@ export function createEvents(nc: NatsConnection, options?: EventsOptions): Event
     traceProcessing: v.oneOf("traceProcessing", o.traceProcessing, ["child", "link"] as const) ?? "child",
     recordBodySize: v.boolean("recordBodySize", o.recordBodySize) ?? false,
   });
-  const rt = createRuntime(nc, logger, telemetry);
+  const maxPublishesInFlight = v.integer("maxPublishesInFlight", o.maxPublishesInFlight, 1, 1_000_000) ?? 4_096;
+  const rt = createRuntime(nc, logger, telemetry, maxPublishesInFlight);
   return {
     ensureStream: (name, opts) => ensureStream(rt, name, opts),
     ensureConsumer: (stream, opts) => ensureConsumer(rt, stream, opts),

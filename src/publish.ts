@@ -5,7 +5,7 @@ import { raceAbort } from "./abort.js";
 import { assertSchema, encode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import { assertSubject, describe } from "./names.js";
-import { isNoResponders, isTimeout, toWindshiftError } from "./nats-errors.js";
+import { toWindshiftError } from "./nats-errors.js";
 import { PUBLISH_RETRY, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import type { Runtime } from "./runtime.js";
 import { Attr, errorType, failSpan, secondsSince } from "./telemetry.js";
@@ -140,9 +140,9 @@ export async function publish<Desc extends DescMessage>(
   const attempt = async (): Promise<PublishedEvent> => {
     let reply: Msg;
     try {
-      reply = await rt.nc.request(subject, payload, { headers: h, timeout: timeoutMs });
+      reply = await rt.publisher().request(subject, payload, h, timeoutMs, signal);
     } catch (err) {
-      throw publishError(err, subject);
+      throw toWindshiftError(err, `publish to "${subject}"`);
     }
     return parseAck(reply, subject);
   };
@@ -204,26 +204,6 @@ function copyUserHeaders(h: MsgHdrs, value: unknown): boolean {
     if (typeof state === "string") h.set(Headers.TraceState, state);
   }
   return traceParent;
-}
-
-function publishError(err: unknown, subject: string): WindshiftError {
-  if (isNoResponders(err)) {
-    return new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, {
-      cause: err,
-      details: { subject },
-    });
-  }
-  if (isTimeout(err)) {
-    return new WindshiftError(
-      ErrorCode.PublishTimeout,
-      `publish to "${subject}" timed out: the event may or may not have been stored`,
-      { cause: err, details: { subject } },
-    );
-  }
-  if (err instanceof Error && /max.?payload/i.test(err.message)) {
-    return new WindshiftError(ErrorCode.Validation, `data: ${err.message}`, { cause: err, details: { field: "data" } });
-  }
-  return toWindshiftError(err, `publish to "${subject}"`);
 }
 
 function parseAck(reply: Msg, subject: string): PublishedEvent {

@@ -1,6 +1,7 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "./logger.js";
+import { Publisher } from "./publisher.js";
 import type { Telemetry } from "./telemetry.js";
 
 /** What every operation needs: the connection, JetStream handles and the logger. */
@@ -11,11 +12,19 @@ export interface Runtime {
   readonly telemetry: Telemetry;
   /** The management API, created on first use. */
   jsm(): Promise<JetStreamManager>;
+  /** The pipelined publisher, created on first use. */
+  publisher(): Publisher;
 }
 
 /** Builds the shared {@link Runtime} for one connection. */
-export function createRuntime(nc: NatsConnection, logger: Logger, telemetry: Telemetry): Runtime {
+export function createRuntime(
+  nc: NatsConnection,
+  logger: Logger,
+  telemetry: Telemetry,
+  maxPublishesInFlight: number,
+): Runtime {
   let manager: Promise<JetStreamManager> | undefined;
+  let publisher: Publisher | undefined;
   return {
     nc,
     js: jetstream(nc),
@@ -25,6 +34,10 @@ export function createRuntime(nc: NatsConnection, logger: Logger, telemetry: Tel
       // checkAPI: false saves a round trip; the first real call reports problems.
       manager ??= jetstreamManager(nc, { checkAPI: false });
       return manager;
+    },
+    publisher() {
+      publisher ??= new Publisher(nc, maxPublishesInFlight);
+      return publisher;
     },
   };
 }

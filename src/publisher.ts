@@ -1,0 +1,192 @@
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { abortError } from "./abort.js";
+import { ErrorCode, WindshiftError } from "./errors.js";
+import { isClosed } from "./nats-errors.js";
+
+/** How often pending publishes are checked for their timeout. */
+const SWEEP_MS = 20;
+
+interface Pending {
+  resolve(msg: Msg): void;
+  reject(err: WindshiftError): void;
+  deadline: number;
+  subject: string;
+}
+
+/**
+ * Sends publishes as plain messages with a reply subject on one shared inbox
+ * subscription, so that many can be in flight at little cost: a map of pending
+ * acknowledgements, one sweeping timer for all timeouts, and a bounded window
+ * (a publish waits for room rather than growing memory without end).
+ *
+ * nats.js's `request()` does the same job with a timer, an inbox token and an
+ * error object (with a captured stack) per call; at thousands in flight that
+ * bookkeeping is most of the cost of a publish.
+ */
+export class Publisher {
+  readonly #nc: NatsConnection;
+  readonly #maxInFlight: number;
+  readonly #prefix: string;
+  readonly #pending = new Map<string, Pending>();
+  readonly #waiting: (() => void)[] = [];
+  #sub: Subscription | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #next = 0;
+  #closed = false;
+
+  constructor(nc: NatsConnection, maxInFlight: number) {
+    this.#nc = nc;
+    this.#maxInFlight = maxInFlight;
+    const { inboxPrefix } = (nc as { options?: { inboxPrefix?: string } }).options ?? {};
+    this.#prefix = `${createInbox(inboxPrefix)}.`;
+  }
+
+  /** How many publishes await their acknowledgement. */
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /**
+   * Publishes and resolves with the stream's reply. Rejects with
+   * `UNBOUND_SUBJECT` (no responders), `PUBLISH_TIMEOUT`, `CLOSED` or `ABORTED`.
+   */
+  async request(
+    subject: string,
+    payload: Uint8Array,
+    headers: MsgHdrs,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Msg> {
+    if (this.#pending.size >= this.#maxInFlight) await this.#room(signal);
+    if (this.#closed || this.#nc.isClosed()) throw closedError(subject);
+    this.#start();
+    const token = (this.#next++).toString(36);
+    const reply = this.#prefix + token;
+    return new Promise<Msg>((resolve, reject) => {
+      const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, subject };
+      this.#pending.set(token, pending);
+      try {
+        this.#nc.publish(subject, payload, { reply, headers });
+      } catch (err) {
+        this.#settle(token);
+        reject(
+          isClosed(err)
+            ? closedError(subject)
+            : new WindshiftError(ErrorCode.Validation, `data: ${(err as Error).message}`, {
+                cause: err,
+                details: { field: "data" },
+              }),
+        );
+        return;
+      }
+      if (signal !== undefined) {
+        const onAbort = (): void => {
+          if (this.#settle(token)) reject(abortError(signal));
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        const done = (): void => signal.removeEventListener("abort", onAbort);
+        pending.resolve = (msg) => {
+          done();
+          resolve(msg);
+        };
+        pending.reject = (err) => {
+          done();
+          reject(err);
+        };
+      }
+    });
+  }
+
+  /** Fails what is pending and stops the inbox and the timer. */
+  close(): void {
+    this.#closed = true;
+    this.#sub?.unsubscribe();
+    this.#sub = undefined;
+    for (const [token, p] of this.#pending) {
+      this.#settle(token);
+      p.reject(closedError(p.subject));
+    }
+    this.#stopTimer();
+    for (const wake of this.#waiting.splice(0)) wake();
+  }
+
+  #start(): void {
+    if (this.#sub === undefined) {
+      this.#sub = this.#nc.subscribe(`${this.#prefix}*`, {
+        callback: (err, msg) => (err ? this.close() : this.#onReply(msg)),
+      });
+      void this.#nc.closed().then(() => this.close());
+    }
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
+      this.#timer.unref?.();
+    }
+  }
+
+  #onReply(msg: Msg): void {
+    const token = msg.subject.slice(this.#prefix.length);
+    const p = this.#pending.get(token);
+    if (p === undefined || !this.#settle(token)) return; // late reply after a timeout or abort
+    if (msg.data.length === 0 && msg.headers?.code === 503) {
+      p.reject(
+        new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${p.subject}"`, {
+          details: { subject: p.subject },
+        }),
+      );
+    } else {
+      p.resolve(msg);
+    }
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    for (const [token, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      this.#settle(token);
+      p.reject(
+        new WindshiftError(
+          ErrorCode.PublishTimeout,
+          `publish to "${p.subject}" timed out: the event may or may not have been stored`,
+          { details: { subject: p.subject } },
+        ),
+      );
+    }
+    if (this.#pending.size === 0) this.#stopTimer();
+  }
+
+  /** Removes a pending publish; false when it was already settled. */
+  #settle(token: string): boolean {
+    if (!this.#pending.delete(token)) return false;
+    const wake = this.#waiting.shift();
+    if (wake !== undefined) wake();
+    return true;
+  }
+
+  #stopTimer(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #room(signal: AbortSignal | undefined): Promise<void> {
+    while (this.#pending.size >= this.#maxInFlight && !this.#closed) {
+      if (signal?.aborted) throw abortError(signal);
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => {
+          const i = this.#waiting.indexOf(wake);
+          if (i >= 0) this.#waiting.splice(i, 1);
+          reject(abortError(signal as AbortSignal));
+        };
+        const wake = (): void => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        this.#waiting.push(wake);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    }
+  }
+}
+
+function closedError(subject: string): WindshiftError {
+  return new WindshiftError(ErrorCode.Closed, `publish to "${subject}": the connection is closed`);
+}
