@@ -1,13 +1,15 @@
 import type { DescMessage, Message, Registry } from "@bufbuild/protobuf";
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { ConsumerInfo } from "@nats-io/jetstream";
+import type { Msg } from "@nats-io/nats-core";
 import type { Attributes } from "@opentelemetry/api";
-import { abortError } from "./abort.js";
+import { abortError, raceAbort } from "./abort.js";
 import { assertRegistry, assertSchema } from "./codec.js";
-import { ErrorCode, validationError, WindshiftError } from "./errors.js";
+import { validationError, type WindshiftError } from "./errors.js";
 import { type Decoder, type Event, EventImpl, type Settler } from "./event.js";
 import type { Logger } from "./logger.js";
 import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
+import { type DeliveryInfo, Puller, type PullTarget, parseDelivery } from "./puller.js";
 import { type RetryOptions, resolveRetry, SETTLE_RETRY } from "./retry.js";
 import { type Runtime, toMs } from "./runtime.js";
 import { Attr, startProcessSpan, type Telemetry } from "./telemetry.js";
@@ -25,8 +27,10 @@ export interface SubscribeOptions<Desc extends DescMessage = DescMessage> {
    */
   readonly registry?: Registry;
   /**
-   * How many events to request from the server at a time. Events waiting in
-   * this buffer are not yet handed out: closing gives them back at once.
+   * How many events may be fetched ahead of your loop: requested from the
+   * server or waiting in the subscription's buffer. Their processing timeout
+   * runs while they wait, so keep this small for slow handlers. Closing gives
+   * back what was never handed out, for redelivery at once.
    * @default 50
    */
   readonly maxPendingEvents?: number;
@@ -128,36 +132,29 @@ export async function subscribe<T extends Message>(
   const opts = resolveOptions(options);
   const { signal } = opts;
   if (signal?.aborted) throw abortError(signal);
-  let processingTimeoutMs: number;
-  let messages: ConsumerMessages;
   const sub = new SubscriptionImpl<T>(rt, stream, consumer, opts);
+  let info: ConsumerInfo;
   try {
-    const c = await rt.js.consumers.get(stream, consumer);
-    const info = await c.info(true);
-    processingTimeoutMs = toMs(info.config.ack_wait ?? 30_000_000_000);
-    const filters = info.config.filter_subjects ?? (info.config.filter_subject ? [info.config.filter_subject] : []);
-    // A subject can be anything; the consumer's single filter (or else the
-    // stream) is the low-cardinality stand-in the conventions ask metrics for.
-    sub.template = filters.length === 1 ? (filters[0] as string) : stream;
-    messages = await c.consume({
-      max_messages: opts.pull,
-      expires: PULL_EXPIRES_MS,
-      abort_on_missing_resource: true,
-      callback: (m) => sub.receive(m),
-    });
+    const jsm = await rt.jsm();
+    info = await raceAbort(jsm.consumers.info(stream, consumer), signal);
   } catch (err) {
     throw toWindshiftError(err, `subscribe("${stream}", "${consumer}")`);
   }
-  sub.start(messages, processingTimeoutMs);
+  const filters = info.config.filter_subjects ?? (info.config.filter_subject ? [info.config.filter_subject] : []);
+  // A subject can be anything; the consumer's single filter (or else the
+  // stream) is the low-cardinality stand-in the conventions ask metrics for.
+  sub.template = filters.length === 1 ? (filters[0] as string) : stream;
+  sub.start(toMs(info.config.ack_wait ?? 30_000_000_000));
   return sub;
 }
 
 interface Buffered {
-  msg: JsMsg;
+  msg: Msg;
+  info: DeliveryInfo;
   receivedAt: number;
 }
 
-class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
+class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, PullTarget {
   readonly stream: string;
   readonly consumer: string;
   processingTimeoutMs = 0;
@@ -172,7 +169,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
   #metricAttributes: Attributes = {};
   readonly #rt: Runtime;
   readonly #opts: Resolved;
-  #messages: ConsumerMessages | undefined;
+  #puller: Puller | undefined;
   #buffer: Buffered[] = [];
   #head = 0;
   #wake: (() => void) | undefined;
@@ -202,28 +199,65 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     });
   }
 
-  start(messages: ConsumerMessages, processingTimeoutMs: number): void {
-    this.#messages = messages;
+  start(processingTimeoutMs: number): void {
     this.processingTimeoutMs = processingTimeoutMs;
     const { signal } = this.#opts;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (signal?.aborted) this.#onAbort();
-    if (!this.#closing) {
-      const tick = Math.max(10, Math.floor(processingTimeoutMs / 4));
-      this.#timer = setInterval(() => this.#tick(tick), tick);
-      this.#timer.unref?.();
-    }
-    void this.#watch(messages);
+    if (this.#closing) return;
+    const tick = Math.max(10, Math.floor(processingTimeoutMs / 4));
+    this.#timer = setInterval(() => this.#tick(tick), tick);
+    this.#timer.unref?.();
+    this.#puller = new Puller(
+      this.nc,
+      { stream: this.stream, consumer: this.consumer, limit: this.#opts.pull, expiresMs: PULL_EXPIRES_MS },
+      this,
+      this.logger,
+    );
+    this.#puller.start();
   }
 
-  /** Called by nats.js for every delivered message. */
-  receive(msg: JsMsg): void {
-    if (this.#closing) {
-      EventImpl.nakUnhanded(this.nc, replyOf(msg));
+  /** Called by the puller for every delivered message. */
+  deliver(msg: Msg): void {
+    const info = msg.reply === undefined ? undefined : parseDelivery(msg.reply);
+    if (info === undefined) {
+      this.logger.warn("ignoring a message that is not a JetStream delivery", { subject: msg.subject });
       return;
     }
-    this.#buffer.push({ msg, receivedAt: performance.now() });
+    if (this.#closing) {
+      EventImpl.nakUnhanded(this.nc, msg.reply as string);
+      return;
+    }
+    this.#buffer.push({ msg, info, receivedAt: performance.now() });
     this.#signal();
+  }
+
+  buffered(): number {
+    return this.#buffer.length - this.#head;
+  }
+
+  fail(err: WindshiftError): void {
+    if (this.#closing) return;
+    this.logger.error("subscription failed", { stream: this.stream, consumer: this.consumer, error: err.message });
+    this.#failure = err;
+    void this.close();
+  }
+
+  ended(): void {
+    void this.close();
+  }
+
+  async exists(): Promise<boolean> {
+    const jsm = await this.#rt.jsm();
+    try {
+      await jsm.consumers.info(this.stream, this.consumer);
+      return true;
+    } catch (err) {
+      if (err instanceof Error && (err.name === "ConsumerNotFoundError" || err.name === "StreamNotFoundError")) {
+        return false;
+      }
+      throw err;
+    }
   }
 
   settled(event: EventImpl): void {
@@ -265,6 +299,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
           this.#buffer = [];
           this.#head = 0;
         }
+        this.#puller?.pull();
         return { done: false, value: this.#toEvent(item) };
       }
       if (this.#failure !== undefined) {
@@ -280,8 +315,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     }
   }
 
-  #toEvent({ msg, receivedAt }: Buffered): EventImpl<T> {
-    const info = msg.info;
+  #toEvent({ msg, info, receivedAt }: Buffered): EventImpl<T> {
     const t = this.telemetry;
     const headers = msg.headers;
     const attributes: Attributes = {
@@ -307,7 +341,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
         deliveryAttempt: info.deliveryCount,
         payload: msg.data,
         headers,
-        reply: replyOf(msg),
+        reply: msg.reply as string,
         context,
         span,
         receivedAt,
@@ -347,36 +381,11 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     }
   }
 
-  async #watch(messages: ConsumerMessages): Promise<void> {
-    const log = this.#rt.logger;
-    void (async () => {
-      for await (const s of messages.status()) {
-        const fields = { stream: this.stream, consumer: this.consumer, status: s.type };
-        if (s.type === "heartbeats_missed" || s.type === "consumer_deleted" || s.type === "consumer_not_found") {
-          log.warn("subscription status", fields);
-        } else if (s.type !== "next" && s.type !== "heartbeat") {
-          log.debug("subscription status", fields);
-        }
-      }
-    })().catch(() => {});
-    const result = await messages.closed().catch((err: unknown) => err);
-    if (this.#closing) return;
-    if (result instanceof Error) {
-      log.error("subscription failed", { stream: this.stream, consumer: this.consumer, error: result.message });
-      const failure = toWindshiftError(result, `subscription to "${this.stream}"/"${this.consumer}"`);
-      this.#failure =
-        /not found|deleted/i.test(result.message) && failure.code === ErrorCode.Server
-          ? new WindshiftError(ErrorCode.NotFound, failure.message, { cause: result })
-          : failure;
-    }
-    await this.close();
-  }
-
   close(): Promise<void> {
     if (this.#closing) return this.closed;
     this.#closing = true;
     this.#opts.signal?.removeEventListener("abort", this.#onAbort);
-    this.#messages?.stop();
+    this.#puller?.stop();
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     for (const event of this.#inFlight) event.endProcessing();
@@ -384,7 +393,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
     // Give back what was received but never handed out, so it is redelivered now
     // rather than after the processing timeout. The naks go out only after the
     // server has seen the unsubscribe, or it may hand them to our dead pull.
-    const unhanded = this.#buffer.slice(this.#head).map((b) => replyOf(b.msg));
+    const unhanded = this.#buffer.slice(this.#head).map((b) => b.msg.reply as string);
     this.#buffer = [];
     this.#head = 0;
     this.#signal();
@@ -403,10 +412,6 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function replyOf(msg: JsMsg): string {
-  return (msg as unknown as { reply: string }).reply;
 }
 
 async function flushWithin(nc: Runtime["nc"], ms: number): Promise<void> {

@@ -53,7 +53,7 @@ export async function waitFor<T>(
     const value = await check();
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await holdFor(intervalMs);
   }
 }
 
@@ -128,4 +128,15 @@ export async function windshiftError(work: Promise<unknown> | (() => unknown)): 
   if (!isWindshiftError(err))
     throw new Error(`expected a WindshiftError, got ${err === undefined ? "success" : String(err)}`);
   return err;
+}
+
+/**
+ * Lets `ms` pass. Only for tests where the passing of time is itself the
+ * condition under test ("nothing is delivered for this long", "ping at this
+ * cadence"); never as a stand-in for waiting on something that happens.
+ */
+export function holdFor(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    setTimeout(resolve, ms);
+  });
 }

@@ -6,6 +6,7 @@ import { OtherEventSchema, type TestEvent, TestEventSchema } from "../gen/windsh
 import { ErrorCode, type Event, isWindshiftError, type Subscription, type WindshiftError } from "../src/index.js";
 import {
   expectNoEvent,
+  holdFor,
   nextEvent,
   pauseProcess,
   resumeProcess,
@@ -264,7 +265,7 @@ describe("subscribe: settling", () => {
     const until = Date.now() + 1_800;
     while (Date.now() < until) {
       await ev.ping();
-      await new Promise((r) => setTimeout(r, 150)); // the ping cadence under test
+      await holdFor(150); // the ping cadence under test
       expect(redelivered).toBe(false);
     }
     await ev.ack();

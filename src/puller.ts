@@ -1,0 +1,239 @@
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { ErrorCode, WindshiftError } from "./errors.js";
+import type { Logger } from "./logger.js";
+
+/** What the puller needs from its subscription. */
+export interface PullTarget {
+  /** How many delivered messages wait in the subscription's buffer. */
+  buffered(): number;
+  /** A delivered message. */
+  deliver(msg: Msg): void;
+  /** The consumer is gone or unusable: the subscription must end. */
+  fail(err: WindshiftError): void;
+  /** Whether the consumer still exists (asked after missed heartbeats). */
+  exists(): Promise<boolean>;
+  /** The connection closed: nothing more will come. */
+  ended(): void;
+}
+
+/** Settings of one puller. */
+export interface PullSettings {
+  readonly stream: string;
+  readonly consumer: string;
+  /** At most this many messages are buffered or requested at a time. */
+  readonly limit: number;
+  /** How long one pull request waits on the server. */
+  readonly expiresMs: number;
+  readonly apiPrefix?: string;
+}
+
+/** Delivery facts parsed from a JetStream message's reply subject. */
+export interface DeliveryInfo {
+  stream: string;
+  consumer: string;
+  deliveryCount: number;
+  streamSequence: number;
+}
+
+const MIN_HEARTBEAT_MS = 500;
+const RETRY_PULL_MS = 1_000;
+
+/**
+ * Pulls messages for one consumer with JetStream's pull API directly: one inbox
+ * subscription, pull requests sized so that what is buffered plus what is
+ * requested never exceeds `limit` (events waiting in a deep client buffer would
+ * burn their processing timeout), idle heartbeats that reveal a dead pull, and a
+ * fresh pull after every reconnect.
+ */
+export class Puller {
+  readonly #nc: NatsConnection;
+  readonly #settings: PullSettings;
+  readonly #target: PullTarget;
+  readonly #logger: Logger;
+  readonly #inbox: string;
+  readonly #heartbeatMs: number;
+  readonly #nextSubject: string;
+  #sub: Subscription | undefined;
+  #statusIterator: { stop(): void } | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  /** Messages requested and not yet received. */
+  #outstanding = 0;
+  #lastActivity = performance.now();
+  #checking = false;
+  #stopped = false;
+
+  constructor(nc: NatsConnection, settings: PullSettings, target: PullTarget, logger: Logger) {
+    this.#nc = nc;
+    this.#settings = settings;
+    this.#target = target;
+    this.#logger = logger;
+    this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    this.#heartbeatMs = Math.max(MIN_HEARTBEAT_MS, Math.floor(settings.expiresMs / 2));
+    this.#nextSubject = `${settings.apiPrefix ?? "$JS.API"}.CONSUMER.MSG.NEXT.${settings.stream}.${settings.consumer}`;
+  }
+
+  start(): void {
+    this.#sub = this.#nc.subscribe(this.#inbox, {
+      callback: (err, msg) => {
+        if (err) this.#logger.warn("pull subscription error", { error: err.message });
+        else this.#onMessage(msg);
+      },
+    });
+    void this.#sub.closed.then(() => {
+      if (!this.#stopped) this.#target.ended();
+    });
+    this.#timer = setInterval(() => this.#checkHeartbeat(), this.#heartbeatMs);
+    this.#timer.unref?.();
+    void this.#watchConnection();
+    this.pull();
+  }
+
+  /** Asks for more when there is room for at least half a batch (or nothing is on its way). */
+  pull(): void {
+    if (this.#stopped) return;
+    const room = this.#settings.limit - this.#target.buffered() - this.#outstanding;
+    if (room <= 0 || (this.#outstanding > 0 && room < this.#settings.limit / 2)) return;
+    const request = {
+      batch: room,
+      expires: this.#settings.expiresMs * 1_000_000,
+      idle_heartbeat: this.#heartbeatMs * 1_000_000,
+    };
+    try {
+      this.#nc.publish(this.#nextSubject, JSON.stringify(request), { reply: this.#inbox });
+      this.#outstanding += room;
+    } catch {
+      // The connection is closed; the subscription ends through its own watch.
+    }
+  }
+
+  /** Stops pulling: unsubscribes the inbox and clears every timer. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#sub?.unsubscribe();
+    this.#statusIterator?.stop();
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    if (this.#retry !== undefined) clearTimeout(this.#retry);
+  }
+
+  #onMessage(msg: Msg): void {
+    this.#lastActivity = performance.now();
+    const headers = msg.headers;
+    if (msg.data.length === 0 && headers !== undefined && headers.code !== 0) {
+      this.#onStatus(headers.code, headers.description, headers.get("Nats-Pending-Messages"));
+      return;
+    }
+    if (this.#outstanding > 0) this.#outstanding--;
+    this.#target.deliver(msg);
+    if (this.#outstanding === 0) this.pull();
+  }
+
+  #onStatus(code: number, description: string, pendingText: string): void {
+    const text = description.toLowerCase();
+    switch (code) {
+      case 100: // idle heartbeat
+        return;
+      case 404: // no messages
+      case 408: // request expired
+        this.#requestEnded(pendingText);
+        this.pull();
+        return;
+      case 409:
+        if (text.includes("consumer deleted") || text.includes("consumer is push based")) {
+          this.#target.fail(
+            new WindshiftError(
+              text.includes("deleted") ? ErrorCode.NotFound : ErrorCode.Validation,
+              `consumer "${this.#settings.stream}"/"${this.#settings.consumer}": ${description}`,
+            ),
+          );
+          return;
+        }
+        if (text.includes("exceeded") || text.includes("exceeds")) {
+          this.#logger.warn("pull request refused", { consumer: this.#settings.consumer, reason: description });
+        }
+        this.#requestEnded(pendingText);
+        this.#pullLater();
+        return;
+      case 503: // JetStream is not answering, e.g. during a restart
+        this.#outstanding = 0;
+        this.#pullLater();
+        return;
+      default:
+        this.#logger.debug("pull status", { consumer: this.#settings.consumer, code, description });
+        this.#requestEnded(pendingText);
+        this.pull();
+    }
+  }
+
+  /** A pull request ended; what it did not deliver is no longer on its way. */
+  #requestEnded(pendingText: string): void {
+    const pending = Number.parseInt(pendingText, 10);
+    this.#outstanding = Number.isNaN(pending) ? 0 : Math.max(0, this.#outstanding - pending);
+  }
+
+  #pullLater(): void {
+    if (this.#retry !== undefined || this.#stopped) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      this.pull();
+    }, RETRY_PULL_MS);
+    this.#retry.unref?.();
+  }
+
+  /** Two heartbeats without a word from the server: the pull is dead, start over. */
+  #checkHeartbeat(): void {
+    if (this.#stopped || this.#checking) return;
+    if (this.#outstanding === 0 || performance.now() - this.#lastActivity < 2 * this.#heartbeatMs) {
+      if (this.#outstanding === 0) this.pull();
+      return;
+    }
+    this.#checking = true;
+    this.#logger.warn("heartbeats missed; pulling again", { consumer: this.#settings.consumer });
+    this.#outstanding = 0;
+    this.#lastActivity = performance.now();
+    this.#target.exists().then(
+      (exists) => {
+        this.#checking = false;
+        if (exists) this.pull();
+        else {
+          this.#target.fail(
+            new WindshiftError(
+              ErrorCode.NotFound,
+              `consumer "${this.#settings.stream}"/"${this.#settings.consumer}" no longer exists`,
+            ),
+          );
+        }
+      },
+      () => {
+        this.#checking = false; // unknown: try again at the next check
+      },
+    );
+  }
+
+  async #watchConnection(): Promise<void> {
+    const status = this.#nc.status();
+    this.#statusIterator = status as unknown as { stop(): void };
+    for await (const s of status) {
+      if (this.#stopped) return;
+      if (s.type === "reconnect") {
+        // Pull requests die with the old connection.
+        this.#outstanding = 0;
+        this.#lastActivity = performance.now();
+        this.pull();
+      }
+    }
+  }
+}
+
+/** Parses `$JS.ACK.[domain.hash.]stream.consumer.delivered.sseq.dseq.ts.pending[.token]`. */
+export function parseDelivery(reply: string): DeliveryInfo | undefined {
+  const t = reply.split(".");
+  if (t[0] !== "$JS" || t[1] !== "ACK") return undefined;
+  const o = t.length === 9 ? 2 : t.length >= 11 ? 4 : -1;
+  if (o < 0) return undefined;
+  const deliveryCount = Number(t[o + 2]);
+  const streamSequence = Number(t[o + 3]);
+  if (!Number.isSafeInteger(deliveryCount) || !Number.isSafeInteger(streamSequence)) return undefined;
+  return { stream: t[o] as string, consumer: t[o + 1] as string, deliveryCount, streamSequence };
+}
