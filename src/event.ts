@@ -5,7 +5,8 @@ import { assertSchema, decode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { describe } from "./names.js";
-import { isTimeout, toWindshiftError } from "./nats-errors.js";
+import { isClosed, toWindshiftError } from "./nats-errors.js";
+import type { Requester, RequestFailures } from "./requester.js";
 import { type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import { Attr, errorType, failSpan, type Telemetry } from "./telemetry.js";
 import { readHeader } from "./trace-context.js";
@@ -106,6 +107,7 @@ export interface Event<T extends Message = Message> {
 /** How the subscription treats settlements; shared by all its events. */
 export interface Settler {
   readonly nc: NatsConnection;
+  readonly requester: Requester;
   readonly confirm: boolean;
   readonly retry: Required<RetryOptions> | undefined;
   readonly logger: Logger;
@@ -421,14 +423,32 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     const settler = this.#settler;
     const { nc, confirm } = settler;
     const reply = this.#reply;
+    const id = this.id;
+    const failures: RequestFailures = {
+      noResponders: () =>
+        new WindshiftError(ErrorCode.Server, `${operation} of event ${id}: nobody took it (is the consumer gone?)`, {
+          details: { id },
+        }),
+      timeout: () =>
+        new WindshiftError(ErrorCode.Timeout, `${operation} of event ${id}: the server did not confirm in time`, {
+          details: { id },
+        }),
+      closed: () =>
+        new WindshiftError(ErrorCode.Closed, `${operation} of event ${id}: the connection is closed`, {
+          details: { id },
+        }),
+    };
     // Each attempt publishes to the reply subject itself: nats.js's own ack
     // helpers refuse to send twice, which would turn a retry into a no-op.
     const attempt = async (): Promise<void> => {
+      if (confirm) {
+        await settler.requester.request(reply, payload, undefined, timeoutMs, signal, failures);
+        return;
+      }
       try {
-        if (confirm) await nc.request(reply, payload, { timeout: timeoutMs });
-        else nc.publish(reply, payload);
+        nc.publish(reply, payload);
       } catch (err) {
-        throw settleError(err, operation, this.id);
+        throw isClosed(err) ? failures.closed() : toWindshiftError(err, `${operation} of event ${id}`);
       }
     };
     const span = this.#startSettleSpan(operation);
@@ -458,14 +478,4 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       settler.telemetry.operationDuration.record((performance.now() - started) / 1000, attributes);
     }
   }
-}
-
-function settleError(err: unknown, what: SettleOperation, id: number): WindshiftError {
-  if (isTimeout(err)) {
-    return new WindshiftError(ErrorCode.Timeout, `${what} of event ${id}: the server did not confirm in time`, {
-      cause: err,
-      details: { id },
-    });
-  }
-  return toWindshiftError(err, `${what} of event ${id}`);
 }

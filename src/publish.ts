@@ -6,6 +6,7 @@ import { assertSchema, encode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
 import { assertSubject, describe } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
+import type { RequestFailures } from "./requester.js";
 import { PUBLISH_RETRY, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import type { Runtime } from "./runtime.js";
 import { Attr, errorType, failSpan, secondsSince } from "./telemetry.js";
@@ -137,10 +138,21 @@ export async function publish<Desc extends DescMessage>(
   const span = t.tracer.startSpan(`send ${subject}`, { kind: SpanKind.PRODUCER, attributes }, parent);
   if (!userTraceParent) injectTraceContext(trace.setSpan(parent, span), h);
 
+  const failures: RequestFailures = {
+    noResponders: () =>
+      new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, { details: { subject } }),
+    timeout: () =>
+      new WindshiftError(
+        ErrorCode.PublishTimeout,
+        `publish to "${subject}" timed out: the event may or may not have been stored`,
+        { details: { subject } },
+      ),
+    closed: () => new WindshiftError(ErrorCode.Closed, `publish to "${subject}": the connection is closed`),
+  };
   const attempt = async (): Promise<PublishedEvent> => {
     let reply: Msg;
     try {
-      reply = await rt.publisher().request(subject, payload, h, timeoutMs, signal);
+      reply = await rt.requester().request(subject, payload, h, timeoutMs, signal, failures);
     } catch (err) {
       throw toWindshiftError(err, `publish to "${subject}"`);
     }

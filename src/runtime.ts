@@ -1,7 +1,7 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "./logger.js";
-import { Publisher } from "./publisher.js";
+import { Requester } from "./requester.js";
 import type { Telemetry } from "./telemetry.js";
 
 /** What every operation needs: the connection, JetStream handles and the logger. */
@@ -12,8 +12,13 @@ export interface Runtime {
   readonly telemetry: Telemetry;
   /** The management API, created on first use. */
   jsm(): Promise<JetStreamManager>;
-  /** The pipelined publisher, created on first use. */
-  publisher(): Publisher;
+  /** Request/reply for publishes (bounded by `maxPublishesInFlight`), created on first use. */
+  requester(): Requester;
+  /**
+   * Request/reply for confirmed settlements, apart from publishes so that acks
+   * never queue behind a full publish window. Created on first use.
+   */
+  settleRequester(): Requester;
 }
 
 /** Builds the shared {@link Runtime} for one connection. */
@@ -24,7 +29,8 @@ export function createRuntime(
   maxPublishesInFlight: number,
 ): Runtime {
   let manager: Promise<JetStreamManager> | undefined;
-  let publisher: Publisher | undefined;
+  let requester: Requester | undefined;
+  let settleRequester: Requester | undefined;
   return {
     nc,
     js: jetstream(nc),
@@ -35,9 +41,14 @@ export function createRuntime(
       manager ??= jetstreamManager(nc, { checkAPI: false });
       return manager;
     },
-    publisher() {
-      publisher ??= new Publisher(nc, maxPublishesInFlight);
-      return publisher;
+    requester() {
+      requester ??= new Requester(nc, maxPublishesInFlight);
+      return requester;
+    },
+    settleRequester() {
+      // The server's max ack pending already bounds how many can be in flight.
+      settleRequester ??= new Requester(nc, Number.MAX_SAFE_INTEGER);
+      return settleRequester;
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Logger } from "./logger.js";
 import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
 import { type DeliveryInfo, Puller, type PullTarget, parseDelivery } from "./puller.js";
+import type { Requester } from "./requester.js";
 import { type RetryOptions, resolveRetry, SETTLE_RETRY } from "./retry.js";
 import { type Runtime, toMs } from "./runtime.js";
 import { Attr, startProcessSpan, type Telemetry } from "./telemetry.js";
@@ -160,6 +161,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   processingTimeoutMs = 0;
   readonly closed: Promise<void>;
   readonly nc: Runtime["nc"];
+  readonly requester: Requester;
   readonly confirm: boolean;
   readonly retry: Required<RetryOptions> | undefined;
   readonly logger: Logger;
@@ -186,6 +188,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   constructor(rt: Runtime, stream: string, consumer: string, opts: Resolved) {
     this.#rt = rt;
     this.nc = rt.nc;
+    this.requester = rt.settleRequester();
     this.logger = rt.logger;
     this.telemetry = rt.telemetry;
     this.template = stream;

@@ -6,24 +6,35 @@ import { isClosed } from "./nats-errors.js";
 /** How often pending publishes are checked for their timeout. */
 const SWEEP_MS = 20;
 
+/** How a request's failures are described; built by the caller. */
+export interface RequestFailures {
+  /** Nobody listens on the subject. */
+  noResponders(): WindshiftError;
+  /** No reply in time. */
+  timeout(): WindshiftError;
+  /** The connection is closed. */
+  closed(): WindshiftError;
+}
+
 interface Pending {
   resolve(msg: Msg): void;
   reject(err: WindshiftError): void;
   deadline: number;
-  subject: string;
+  failures: RequestFailures;
 }
 
 /**
- * Sends publishes as plain messages with a reply subject on one shared inbox
- * subscription, so that many can be in flight at little cost: a map of pending
- * acknowledgements, one sweeping timer for all timeouts, and a bounded window
- * (a publish waits for room rather than growing memory without end).
+ * Request/reply for publishes and confirmed acks: plain messages with a reply
+ * subject on one shared inbox subscription, so that many can be in flight at
+ * little cost: a map of pending replies, one sweeping timer for all timeouts,
+ * and a bounded window (a request waits for room rather than growing memory
+ * without end).
  *
  * nats.js's `request()` does the same job with a timer, an inbox token and an
  * error object (with a captured stack) per call; at thousands in flight that
  * bookkeeping is most of the cost of a publish.
  */
-export class Publisher {
+export class Requester {
   readonly #nc: NatsConnection;
   readonly #maxInFlight: number;
   readonly #prefix: string;
@@ -41,37 +52,38 @@ export class Publisher {
     this.#prefix = `${createInbox(inboxPrefix)}.`;
   }
 
-  /** How many publishes await their acknowledgement. */
+  /** How many requests await their reply. */
   get inFlight(): number {
     return this.#pending.size;
   }
 
   /**
-   * Publishes and resolves with the stream's reply. Rejects with
-   * `UNBOUND_SUBJECT` (no responders), `PUBLISH_TIMEOUT`, `CLOSED` or `ABORTED`.
+   * Sends and resolves with the reply. Rejects with the caller's `failures`,
+   * or `ABORTED`.
    */
   async request(
     subject: string,
     payload: Uint8Array,
-    headers: MsgHdrs,
+    headers: MsgHdrs | undefined,
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    failures: RequestFailures,
   ): Promise<Msg> {
     if (this.#pending.size >= this.#maxInFlight) await this.#room(signal);
-    if (this.#closed || this.#nc.isClosed()) throw closedError(subject);
+    if (this.#closed || this.#nc.isClosed()) throw failures.closed();
     this.#start();
     const token = (this.#next++).toString(36);
     const reply = this.#prefix + token;
     return new Promise<Msg>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, subject };
+      const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, failures };
       this.#pending.set(token, pending);
       try {
-        this.#nc.publish(subject, payload, { reply, headers });
+        this.#nc.publish(subject, payload, headers === undefined ? { reply } : { reply, headers });
       } catch (err) {
         this.#settle(token);
         reject(
           isClosed(err)
-            ? closedError(subject)
+            ? failures.closed()
             : new WindshiftError(ErrorCode.Validation, `data: ${(err as Error).message}`, {
                 cause: err,
                 details: { field: "data" },
@@ -104,7 +116,7 @@ export class Publisher {
     this.#sub = undefined;
     for (const [token, p] of this.#pending) {
       this.#settle(token);
-      p.reject(closedError(p.subject));
+      p.reject(p.failures.closed());
     }
     this.#stopTimer();
     for (const wake of this.#waiting.splice(0)) wake();
@@ -128,11 +140,7 @@ export class Publisher {
     const p = this.#pending.get(token);
     if (p === undefined || !this.#settle(token)) return; // late reply after a timeout or abort
     if (msg.data.length === 0 && msg.headers?.code === 503) {
-      p.reject(
-        new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${p.subject}"`, {
-          details: { subject: p.subject },
-        }),
-      );
+      p.reject(p.failures.noResponders());
     } else {
       p.resolve(msg);
     }
@@ -143,13 +151,7 @@ export class Publisher {
     for (const [token, p] of this.#pending) {
       if (p.deadline > now) continue;
       this.#settle(token);
-      p.reject(
-        new WindshiftError(
-          ErrorCode.PublishTimeout,
-          `publish to "${p.subject}" timed out: the event may or may not have been stored`,
-          { details: { subject: p.subject } },
-        ),
-      );
+      p.reject(p.failures.timeout());
     }
     if (this.#pending.size === 0) this.#stopTimer();
   }
@@ -185,8 +187,4 @@ export class Publisher {
       });
     }
   }
-}
-
-function closedError(subject: string): WindshiftError {
-  return new WindshiftError(ErrorCode.Closed, `publish to "${subject}": the connection is closed`);
 }
