@@ -344,6 +344,16 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     );
   }
 
+  /**
+   * Gives the event back (a fire-and-forget nak) when its subscription closes
+   * with it unsettled; a later ack or reject is `ALREADY_SETTLED`.
+   */
+  giveBack(): void {
+    if (this.#state !== State.Pending) return;
+    this.#state = State.Settled;
+    EventImpl.nakUnhanded(this.#settler.nc, this.#reply);
+  }
+
   /** Fire-and-forget nak used when a subscription gives back what it never handed out. */
   static nakUnhanded(nc: NatsConnection, reply: string): void {
     try {

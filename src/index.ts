@@ -16,4 +16,5 @@ export type { PublishedEvent, PublishOptions } from "./publish.js";
 export type { RetryOptions } from "./retry.js";
 export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams.js";
 export type { SubscribeOptions, Subscription } from "./subscription.js";
+export type { SubscriptionStatus } from "./status.js";
 export { Headers } from "./wire.js";

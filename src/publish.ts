@@ -9,6 +9,7 @@ import { toWindshiftError } from "./nats-errors.js";
 import type { RequestFailures } from "./requester.js";
 import { PUBLISH_RETRY, type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import type { Runtime } from "./runtime.js";
+import { atLeast, serverVersion } from "./server-version.js";
 import { Attr, errorType, failSpan, secondsSince } from "./telemetry.js";
 import { injectTraceContext } from "./trace-context.js";
 import * as v from "./validate.js";
@@ -32,6 +33,14 @@ export interface PublishOptions {
    * @default no check
    */
   readonly expectedLastId?: number;
+  /**
+   * Optimistic concurrency per subject: store the event only if the last event
+   * on this subject has this id (`0`: none yet); otherwise `WRONG_SEQUENCE`.
+   * nats-server before 2.9.21 may let several writers win on replicated
+   * streams; windshift warns once when connected to such a server.
+   * @default no check
+   */
+  readonly expectedLastSubjectId?: number;
   /**
    * When the event occurred (`WS-Published-Time`).
    * @default now
@@ -71,9 +80,24 @@ export interface PublishedEvent {
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
-const KNOWN = new Set(["idempotencyKey", "expectedLastId", "occurredAt", "timeoutMs", "retry", "headers", "signal"]);
+const KNOWN = new Set([
+  "idempotencyKey",
+  "expectedLastId",
+  "expectedLastSubjectId",
+  "occurredAt",
+  "timeoutMs",
+  "retry",
+  "headers",
+  "signal",
+]);
 const RESERVED = new Set(
-  [Headers.DataType, Headers.PublishedTime, Headers.MsgId, Headers.ExpectedLastSequence].map((h) => h.toLowerCase()),
+  [
+    Headers.DataType,
+    Headers.PublishedTime,
+    Headers.MsgId,
+    Headers.ExpectedLastSequence,
+    Headers.ExpectedLastSubjectSequence,
+  ].map((h) => h.toLowerCase()),
 );
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const WRONG_LAST_SEQUENCE = 10071;
@@ -102,6 +126,8 @@ export async function publish<Desc extends DescMessage>(
     throw validationError("idempotencyKey", `${describe(key)} is not a non-empty single-line string`);
   }
   const expectedLastId = v.integer("expectedLastId", o.expectedLastId, 0);
+  const expectedLastSubjectId = v.integer("expectedLastSubjectId", o.expectedLastSubjectId, 0);
+  if (expectedLastSubjectId !== undefined) warnAboutSubjectChecks(rt);
   const occurredAt = v.date("occurredAt", o.occurredAt) ?? new Date();
   const timeoutMs = v.durationMs("timeoutMs", o.timeoutMs, 1) ?? DEFAULT_TIMEOUT_MS;
   const retry = resolveRetry("retry", o.retry, undefined, PUBLISH_RETRY);
@@ -123,6 +149,9 @@ export async function publish<Desc extends DescMessage>(
   const msgId = (key as string | undefined) ?? (retry === undefined ? undefined : nuid.next());
   if (msgId !== undefined) h.set(Headers.MsgId, msgId);
   if (expectedLastId !== undefined) h.set(Headers.ExpectedLastSequence, String(expectedLastId));
+  if (expectedLastSubjectId !== undefined) {
+    h.set(Headers.ExpectedLastSubjectSequence, String(expectedLastSubjectId));
+  }
 
   const t = rt.telemetry;
   const connection = t.connection();
@@ -216,6 +245,18 @@ function copyUserHeaders(h: MsgHdrs, value: unknown): boolean {
     if (typeof state === "string") h.set(Headers.TraceState, state);
   }
   return traceParent;
+}
+
+const warned = new WeakSet<object>();
+
+/** Warns once per connection when per-subject checks are not safe on replicated streams. */
+function warnAboutSubjectChecks(rt: Runtime): void {
+  if (warned.has(rt.nc) || atLeast(serverVersion(rt.nc), [2, 9, 21])) return;
+  warned.add(rt.nc);
+  rt.logger.warn(
+    "expectedLastSubjectId: nats-server before 2.9.21 may let several concurrent writers win on replicated (R>1) streams; it is safe on R1 streams",
+    { server: rt.nc.info?.version },
+  );
 }
 
 function parseAck(reply: Msg, subject: string): PublishedEvent {

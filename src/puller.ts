@@ -1,6 +1,7 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { ErrorCode, WindshiftError } from "./errors.js";
 import type { Logger } from "./logger.js";
+import type { SubscriptionStatus } from "./status.js";
 
 /** What the puller needs from its subscription. */
 export interface PullTarget {
@@ -14,6 +15,8 @@ export interface PullTarget {
   exists(): Promise<boolean>;
   /** The connection closed: nothing more will come. */
   ended(): void;
+  /** Something worth telling the user happened. */
+  report(status: SubscriptionStatus): void;
 }
 
 /** Settings of one puller. */
@@ -151,6 +154,7 @@ export class Puller {
         }
         if (text.includes("exceeded") || text.includes("exceeds")) {
           this.#logger.warn("pull request refused", { consumer: this.#settings.consumer, reason: description });
+          this.#target.report({ type: "pull-refused", reason: description });
         }
         this.#requestEnded(pendingText);
         this.#pullLater();
@@ -190,6 +194,7 @@ export class Puller {
     }
     this.#checking = true;
     this.#logger.warn("heartbeats missed; pulling again", { consumer: this.#settings.consumer });
+    this.#target.report({ type: "heartbeats-missed" });
     this.#outstanding = 0;
     this.#lastActivity = performance.now();
     this.#target.exists().then(
@@ -218,6 +223,8 @@ export class Puller {
       if (this.#stopped) return;
       if (s.type === "reconnect") {
         // Pull requests die with the old connection.
+        this.#logger.info("reconnected; pulling again", { consumer: this.#settings.consumer });
+        this.#target.report({ type: "reconnected" });
         this.#outstanding = 0;
         this.#lastActivity = performance.now();
         this.pull();

@@ -1,10 +1,10 @@
 import type { DescMessage, Message, Registry } from "@bufbuild/protobuf";
-import type { ConsumerInfo } from "@nats-io/jetstream";
+import { type ConsumerConfig, type ConsumerInfo, DeliverPolicy } from "@nats-io/jetstream";
 import type { Msg } from "@nats-io/nats-core";
 import type { Attributes } from "@opentelemetry/api";
 import { abortError, raceAbort } from "./abort.js";
 import { assertRegistry, assertSchema } from "./codec.js";
-import { validationError, type WindshiftError } from "./errors.js";
+import { ErrorCode, validationError, type WindshiftError } from "./errors.js";
 import { type Decoder, type Event, EventImpl, type Settler } from "./event.js";
 import type { Logger } from "./logger.js";
 import { assertName } from "./names.js";
@@ -13,6 +13,7 @@ import { type DeliveryInfo, Puller, type PullTarget, parseDelivery } from "./pul
 import type { Requester } from "./requester.js";
 import { type RetryOptions, resolveRetry, SETTLE_RETRY } from "./retry.js";
 import { type Runtime, toMs } from "./runtime.js";
+import { StatusChannel, type SubscriptionStatus } from "./status.js";
 import { Attr, startProcessSpan, type Telemetry } from "./telemetry.js";
 import { extractTraceContext } from "./trace-context.js";
 import * as v from "./validate.js";
@@ -55,6 +56,22 @@ export interface SubscribeOptions<Desc extends DescMessage = DescMessage> {
    * @default exponential from 10 ms, doubling, giving up after 5 s in total
    */
   readonly retry?: RetryOptions | boolean;
+  /**
+   * What happens when the consumer disappears under the subscription (deleted,
+   * or removed by its inactive threshold): `"error"` ends the iteration with a
+   * `NOT_FOUND` error; `"recreate"` creates the durable consumer again from its
+   * last known configuration, starting at the oldest event this subscription
+   * has not seen settled, and carries on (events may be delivered again).
+   * @default "error"
+   */
+  readonly onConsumerDeleted?: "error" | "recreate";
+  /**
+   * How long `close()` waits for events already handed out to be settled
+   * before it gives them back (naks them). Leaving a `for await` loop does not
+   * wait.
+   * @default 5_000
+   */
+  readonly closeTimeoutMs?: number;
   /** Aborting ends the iteration cleanly, as `close()` does. */
   readonly signal?: AbortSignal;
 }
@@ -76,16 +93,35 @@ export interface Subscription<T extends Message = Message> extends AsyncIterable
   readonly closed: Promise<void>;
   /**
    * Stops pulling, gives back events that were received but not handed out
-   * (they are redelivered at once), and ends the iteration. Events already
-   * handed out can still be settled. Safe to call more than once.
+   * (they are redelivered at once), and ends the iteration. Then it waits up to
+   * `closeTimeoutMs` for events already handed out to be settled, and gives
+   * back those that are not. Leaves no timers behind. Safe to call more than
+   * once.
    */
   close(): Promise<void>;
+  /**
+   * What happens to the subscription: reconnects, missed heartbeats, a
+   * deleted or recreated consumer, closing. Each call returns a new iterator
+   * that ends when the subscription closes.
+   */
+  status(): AsyncIterableIterator<SubscriptionStatus>;
 }
 
 const DEFAULT_PULL = 50;
 const PULL_EXPIRES_MS = 5_000;
 const FLUSH_ON_CLOSE_MS = 1_000;
-const KNOWN = new Set(["schema", "registry", "maxPendingEvents", "autoPing", "confirmAcks", "retry", "signal"]);
+const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+const KNOWN = new Set([
+  "schema",
+  "registry",
+  "maxPendingEvents",
+  "autoPing",
+  "confirmAcks",
+  "retry",
+  "onConsumerDeleted",
+  "closeTimeoutMs",
+  "signal",
+]);
 
 /** Validated subscribe options. */
 interface Resolved {
@@ -94,6 +130,8 @@ interface Resolved {
   autoPing: boolean;
   confirm: boolean;
   retry: Required<RetryOptions> | undefined;
+  recreate: boolean;
+  closeTimeoutMs: number;
   signal: AbortSignal | undefined;
 }
 
@@ -117,6 +155,8 @@ function resolveOptions(input: unknown): Resolved {
     autoPing: v.boolean("autoPing", o.autoPing) ?? true,
     confirm: v.boolean("confirmAcks", o.confirmAcks) ?? true,
     retry: resolveRetry("retry", o.retry, SETTLE_RETRY),
+    recreate: v.oneOf("onConsumerDeleted", o.onConsumerDeleted, ["error", "recreate"] as const) === "recreate",
+    closeTimeoutMs: v.durationMs("closeTimeoutMs", o.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS,
     signal: v.signal("signal", o.signal),
   };
 }
@@ -145,7 +185,7 @@ export async function subscribe<T extends Message>(
   // A subject can be anything; the consumer's single filter (or else the
   // stream) is the low-cardinality stand-in the conventions ask metrics for.
   sub.template = filters.length === 1 ? (filters[0] as string) : stream;
-  sub.start(toMs(info.config.ack_wait ?? 30_000_000_000));
+  sub.start(info);
   return sub;
 }
 
@@ -180,7 +220,13 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   #failure: WindshiftError | undefined;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setInterval> | undefined;
-  readonly #inFlight = new Set<EventImpl<T>>();
+  /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
+  readonly #inFlight = new Map<number, EventImpl<T>>();
+  readonly #status = new StatusChannel();
+  #config: ConsumerConfig | undefined;
+  /** The id the consumer would resume from if it had to be recreated. */
+  #resumeFrom = 1;
+  #drained: (() => void) | undefined;
   readonly #onAbort = (): void => {
     void this.close();
   };
@@ -202,8 +248,11 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     });
   }
 
-  start(processingTimeoutMs: number): void {
+  start(info: ConsumerInfo): void {
+    const processingTimeoutMs = toMs(info.config.ack_wait ?? 30_000_000_000);
     this.processingTimeoutMs = processingTimeoutMs;
+    this.#config = info.config;
+    this.#resumeFrom = (info.ack_floor?.stream_seq ?? 0) + 1;
     const { signal } = this.#opts;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (signal?.aborted) this.#onAbort();
@@ -211,6 +260,10 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     const tick = Math.max(10, Math.floor(processingTimeoutMs / 4));
     this.#timer = setInterval(() => this.#tick(tick), tick);
     this.#timer.unref?.();
+    this.#startPuller();
+  }
+
+  #startPuller(): void {
     this.#puller = new Puller(
       this.nc,
       { stream: this.stream, consumer: this.consumer, limit: this.#opts.pull, expiresMs: PULL_EXPIRES_MS },
@@ -241,9 +294,58 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
 
   fail(err: WindshiftError): void {
     if (this.#closing) return;
+    if (err.code === ErrorCode.NotFound) this.#status.push({ type: "consumer-deleted" });
+    if (err.code === ErrorCode.NotFound && this.#opts.recreate && this.#config?.durable_name !== undefined) {
+      void this.#recreate(this.#config);
+      return;
+    }
     this.logger.error("subscription failed", { stream: this.stream, consumer: this.consumer, error: err.message });
     this.#failure = err;
-    void this.close();
+    void this.#shutdown(false);
+  }
+
+  status(): AsyncIterableIterator<SubscriptionStatus> {
+    return this.#status.iterate();
+  }
+
+  report(status: SubscriptionStatus): void {
+    this.#status.push(status);
+  }
+
+  /** Creates the durable consumer again where this subscription left off, and pulls from it. */
+  async #recreate(config: ConsumerConfig): Promise<void> {
+    this.#puller?.stop();
+    this.#puller = undefined;
+    // What was buffered came from the old consumer: the new one delivers it again.
+    let from = this.#resumeFrom;
+    for (let i = this.#head; i < this.#buffer.length; i++) {
+      from = Math.min(from, (this.#buffer[i] as Buffered).info.streamSequence);
+    }
+    for (const id of this.#inFlight.keys()) from = Math.min(from, id);
+    this.#buffer = [];
+    this.#head = 0;
+    const { opt_start_time: _, ...rest } = config;
+    const fresh: Partial<ConsumerConfig> = { ...rest, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from };
+    this.logger.warn("consumer deleted; recreating it", { stream: this.stream, consumer: this.consumer, from });
+    let delay = 100;
+    while (!this.#closing) {
+      try {
+        const jsm = await this.#rt.jsm();
+        await jsm.consumers.add(this.stream, fresh);
+        this.#status.push({ type: "consumer-recreated", fromId: from });
+        if (!this.#closing) this.#startPuller();
+        return;
+      } catch (err) {
+        if (err instanceof Error && err.name === "StreamNotFoundError") {
+          this.#failure = toWindshiftError(err, `recreating consumer "${this.stream}"/"${this.consumer}"`);
+          void this.#shutdown(false);
+          return;
+        }
+        this.logger.warn("recreating the consumer failed; trying again", { error: String(err), delayMs: delay });
+        await new Promise((resolve) => setTimeout(resolve, delay).unref?.());
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
   }
 
   ended(): void {
@@ -264,7 +366,8 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   }
 
   settled(event: EventImpl): void {
-    this.#inFlight.delete(event as EventImpl<T>);
+    if (this.#inFlight.get(event.id) === event) this.#inFlight.delete(event.id);
+    if (this.#inFlight.size === 0) this.#drained?.();
   }
 
   metricAttributes(): Attributes {
@@ -287,7 +390,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     return {
       next: () => this.#next(),
       return: async () => {
-        await this.close();
+        await this.#shutdown(false);
         return { done: true, value: undefined };
       },
     };
@@ -353,7 +456,9 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
       this.#opts.decoder,
     );
     t.consumed.add(1, this.metricAttributes());
-    this.#inFlight.add(event);
+    this.#inFlight.get(event.id)?.endProcessing();
+    this.#inFlight.set(event.id, event);
+    if (event.id >= this.#resumeFrom) this.#resumeFrom = event.id + 1;
     return event;
   }
 
@@ -372,27 +477,25 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   #tick(tick: number): void {
     const now = performance.now();
     const autoPing = this.#opts.autoPing;
-    for (const event of this.#inFlight) {
-      if (event.settled) {
-        this.#inFlight.delete(event);
-      } else if (autoPing) {
+    for (const event of this.#inFlight.values()) {
+      if (autoPing) {
         if (now - event.touchedAt >= tick) event.autoPing(now);
       } else if (now - event.touchedAt > this.processingTimeoutMs) {
-        this.#inFlight.delete(event);
+        // The server redelivers it by now; this delivery's processing is over.
         event.endProcessing();
       }
     }
   }
 
   close(): Promise<void> {
+    return this.#shutdown(true);
+  }
+
+  #shutdown(waitForHandedOut: boolean): Promise<void> {
     if (this.#closing) return this.closed;
     this.#closing = true;
     this.#opts.signal?.removeEventListener("abort", this.#onAbort);
     this.#puller?.stop();
-    if (this.#timer !== undefined) clearInterval(this.#timer);
-    this.#timer = undefined;
-    for (const event of this.#inFlight) event.endProcessing();
-    this.#inFlight.clear();
     // Give back what was received but never handed out, so it is redelivered now
     // rather than after the processing timeout. The naks go out only after the
     // server has seen the unsubscribe, or it may hand them to our dead pull.
@@ -407,9 +510,32 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
       const newest = unhanded.pop();
       if (newest !== undefined) unhanded.unshift(newest);
       for (const reply of unhanded) EventImpl.nakUnhanded(this.nc, reply);
-      if (unhanded.length > 0) await flushWithin(this.nc, FLUSH_ON_CLOSE_MS);
+      if (waitForHandedOut) await this.#drain();
+      if (this.#timer !== undefined) clearInterval(this.#timer);
+      this.#timer = undefined;
+      for (const event of this.#inFlight.values()) {
+        if (waitForHandedOut) event.giveBack();
+        event.endProcessing();
+      }
+      this.#inFlight.clear();
+      await flushWithin(this.nc, FLUSH_ON_CLOSE_MS);
+      const failure = this.#failure;
+      this.#status.push(failure === undefined ? { type: "closed" } : { type: "closed", error: failure });
+      this.#status.end();
     })().then(this.#resolveClosed);
     return this.closed;
+  }
+
+  /** Waits until every handed-out event is settled, or `closeTimeoutMs` passed. */
+  async #drain(): Promise<void> {
+    if (this.#inFlight.size === 0 || this.nc.isClosed()) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      timer = setTimeout(resolve, this.#opts.closeTimeoutMs);
+    });
+    clearTimeout(timer);
+    this.#drained = undefined;
   }
 
   [Symbol.asyncDispose](): Promise<void> {

@@ -18,6 +18,8 @@ export const Headers = {
   MsgId: "Nats-Msg-Id",
   /** JetStream's optimistic-concurrency check on the stream's last sequence. */
   ExpectedLastSequence: "Nats-Expected-Last-Sequence",
+  /** JetStream's optimistic-concurrency check on the last sequence of the subject. */
+  ExpectedLastSubjectSequence: "Nats-Expected-Last-Subject-Sequence",
 } as const;
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;

@@ -106,6 +106,22 @@ describe("publish", () => {
     expect((await jsm.streams.info(stream)).state.messages).toBe(2);
   });
 
+  it("checks expectedLastSubjectId per subject, and warns on servers before 2.9.21", async () => {
+    const logger = recordingLogger();
+    const events = await env.client({ logger });
+    const stream = await newStream();
+    const a1 = await events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastSubjectId: 0 });
+    const b1 = await events.publish(`${stream}.b`, TestEventSchema, {}, { expectedLastSubjectId: 0 });
+    const a2 = await events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastSubjectId: a1.id });
+    expect([a1.id, b1.id, a2.id]).toEqual([1, 2, 3]);
+    const err = await windshiftError(
+      events.publish(`${stream}.b`, TestEventSchema, {}, { expectedLastSubjectId: a2.id }),
+    );
+    expect(err.code).toBe(ErrorCode.WrongSequence);
+    const warnings = logger.lines.filter((l) => l.level === "warn" && l.message.includes("2.9.21"));
+    expect(warnings).toHaveLength(1); // once per connection, on this 2.9.10 server
+  });
+
   it("fails with UNBOUND_SUBJECT when no stream captures the subject", async () => {
     const err = await windshiftError(env.events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.UnboundSubject);

@@ -40,6 +40,10 @@ describe("pulling", () => {
     await env.events.ensureConsumer(stream, { name: "w", from: { start: true } });
     await env.events.publish(`${stream}.a`, TestEventSchema, { text: "before" });
     await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema });
+    const statuses: string[] = [];
+    void (async () => {
+      for await (const s of sub.status()) statuses.push(s.type);
+    })();
     const it = sub[Symbol.asyncIterator]();
     const before = await nextEvent(it);
     await before.ack();
@@ -54,5 +58,52 @@ describe("pulling", () => {
     const after = await nextEvent(it, 20_000);
     expect([after.id, after.data.text]).toEqual([published.id, "after"]);
     await after.ack();
+    expect(statuses).toContain("reconnected");
   }, 60_000);
+
+  it('onConsumerDeleted: "recreate" recreates the durable and carries on', async () => {
+    const stream = uniqueName();
+    await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
+    await env.events.ensureConsumer(stream, { name: "w", from: { start: true }, processingTimeoutMs: 10_000 });
+    for (let i = 0; i < 3; i++) await env.events.publish(`${stream}.a`, TestEventSchema, {});
+    await using sub = await env.events.subscribe(stream, "w", {
+      schema: TestEventSchema,
+      onConsumerDeleted: "recreate",
+    });
+    const statuses: unknown[] = [];
+    void (async () => {
+      for await (const s of sub.status()) statuses.push(s);
+    })();
+    const it = sub[Symbol.asyncIterator]();
+    for (let i = 1; i <= 2; i++) await (await nextEvent(it)).ack();
+    const jsm = await jetstreamManager(env.nc);
+    await jsm.consumers.delete(stream, "w");
+    await env.events.publish(`${stream}.a`, TestEventSchema, {});
+    const seen: number[] = [];
+    while (!seen.includes(4)) {
+      const ev = await nextEvent(it, 20_000);
+      seen.push(ev.id);
+      await ev.ack();
+    }
+    // Nothing unacked is skipped; events may come again after a recreation.
+    expect(seen).toContain(3);
+    expect(statuses).toEqual(
+      expect.arrayContaining([{ type: "consumer-deleted" }, { type: "consumer-recreated", fromId: 3 }]),
+    );
+    expect((await jsm.consumers.info(stream, "w")).config.durable_name).toBe("w");
+  }, 60_000);
+
+  it("a status iterator ends with the subscription", async () => {
+    const stream = uniqueName();
+    await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
+    await env.events.ensureConsumer(stream, { name: "w" });
+    const sub = await env.events.subscribe(stream, "w");
+    const statuses: unknown[] = [];
+    const done = (async () => {
+      for await (const s of sub.status()) statuses.push(s);
+    })();
+    await sub.close();
+    await done;
+    expect(statuses).toEqual([{ type: "closed" }]);
+  });
 });

@@ -391,14 +391,50 @@ describe("subscribe: closing", () => {
     expect(err.code).toBe(ErrorCode.Aborted);
   });
 
-  it("events handed out before close can still be acked", async () => {
+  it("close() waits for handed-out events to be settled", async () => {
     const { stream, consumer } = await setup({ processingTimeoutMs: 300 });
     await publishN(stream, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const ev = await nextEvent(iter(sub));
-    await sub.close();
-    await sub.close(); // idempotent
+    let closed = false;
+    const closing = sub.close().then(() => {
+      closed = true;
+    });
+    await holdFor(100); // close must still be waiting for the event
+    expect(closed).toBe(false);
     await ev.ack();
+    await closing;
+    await sub.close(); // idempotent
+    await using sub2 = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
+    await expectNoEvent(iter(sub2), 900);
+  });
+
+  it("close() gives back what is still unsettled after closeTimeoutMs, for redelivery at once", async () => {
+    const { stream, consumer } = await setup(); // 30 s processing timeout
+    await publishN(stream, 1);
+    const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, closeTimeoutMs: 100 });
+    const ev = await nextEvent(iter(sub));
+    await sub.close();
+    expect((await windshiftError(ev.ack())).code).toBe(ErrorCode.AlreadySettled);
+    await using sub2 = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
+    // Redelivered at once, not after the 30 s processing timeout.
+    const again = await nextEvent(iter(sub2), 3_000);
+    expect(again.id).toBe(1);
+    await again.ack();
+  });
+
+  it("leaving the loop does not wait: an event taken out of it can still be acked", async () => {
+    const { stream, consumer } = await setup({ processingTimeoutMs: 300 });
+    await publishN(stream, 1);
+    const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
+    let kept: Event<TestEvent> | undefined;
+    for await (const ev of sub) {
+      kept = ev;
+      break;
+    }
+    await sub.closed;
+    await kept?.ack();
+    expect(kept?.settled).toBe(true);
     await using sub2 = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     await expectNoEvent(iter(sub2), 900);
   });
