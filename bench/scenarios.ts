@@ -21,9 +21,11 @@ export interface VariantResult {
   readonly perEventUs: number;
   /** Awaited publishes only: per-call latency over all rounds' calls. */
   readonly latencyMs?: { readonly p50: number; readonly p99: number; readonly samples: number };
-  /** Median over rounds of heap used at the end of a round minus at its start (after a GC), in KiB. */
+  /** Median over rounds of the highest heap used during a round minus heap used at its start, in KiB. */
+  readonly heapPeakKiB: number;
+  /** Median over rounds of heap used at the end of a round minus at its start (garbage included), in KiB. */
   readonly heapDeltaKiB: number;
-  /** Median over rounds of heap still used after a GC at the end of a round minus at its start, in KiB. */
+  /** Heap still used after a full-size untimed round, both ends after a forced GC, in KiB. */
   readonly retainedKiB: number;
   /** This variant's median throughput over raw's. */
   readonly ratioToRaw?: number;
@@ -55,26 +57,108 @@ export interface ScenarioContext {
   progress(text: string): void;
 }
 
+/** The timed part of a round: resolves with per-call latencies, or nothing. */
+type Work = () => Promise<number[] | undefined>;
+
+/**
+ * Runs one round of `n` events for `d`: untimed set-up, `measure(work)`,
+ * untimed checks and clean-up.
+ */
+type Once = <T>(d: Driver, n: number, measure: (work: Work) => Promise<T>) => Promise<T>;
+
 interface Round {
   seconds: number;
   heapDelta: number;
-  retained: number;
+  heapPeak: number;
   latencies?: number[];
 }
 
-async function timed(work: () => Promise<number[] | undefined>): Promise<Round> {
-  collectGarbage();
+const HEAP_SAMPLE_MS = 5;
+
+/**
+ * Times `work`, sampling the heap on the side. No forced GC here (see
+ * {@link TimedScenario}).
+ */
+async function timed(work: Work): Promise<Round> {
   const before = heapUsed();
+  let peak = before;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, heapUsed());
+  }, HEAP_SAMPLE_MS);
   const start = performance.now();
   const latencies = await work();
   const seconds = (performance.now() - start) / 1000;
-  const heapDelta = heapUsed() - before;
-  collectGarbage();
-  const retained = heapUsed() - before;
-  return latencies === undefined ? { seconds, heapDelta, retained } : { seconds, heapDelta, retained, latencies };
+  clearInterval(sampler);
+  const after = heapUsed();
+  const round: Round = { seconds, heapDelta: after - before, heapPeak: Math.max(peak, after) - before };
+  if (latencies !== undefined) round.latencies = latencies;
+  return round;
 }
 
-function summarise(variant: VariantName, count: number, rounds: readonly Round[]): VariantResult {
+/** Heap kept by `work`, with a forced GC at both ends. */
+async function retainedBy(work: Work): Promise<number> {
+  if (!collectGarbage()) {
+    await work();
+    return Number.NaN;
+  }
+  const before = heapUsed();
+  await work();
+  collectGarbage();
+  return heapUsed() - before;
+}
+
+/**
+ * A scenario whose timed rounds are done. `finish()` adds the retained heap,
+ * measured with forced GCs: call it only once all timing in the process is
+ * over, as a forced GC leaves V8 allocating slower for the rest of the process
+ * (measured: the no-op telemetry paths took twice as long after one).
+ */
+export interface TimedScenario {
+  finish(): Promise<ScenarioResult>;
+}
+
+/** The shared shape of every scenario: a warm-up per variant, then the timed rounds with the variants in turn. */
+async function runRounds(
+  ctx: ScenarioContext,
+  id: string,
+  title: string,
+  count: number,
+  once: Once,
+  cleanup: () => Promise<void>,
+): Promise<TimedScenario> {
+  for (const d of ctx.drivers) {
+    await once(d, Math.max(1, Math.floor(count / 5)), timed);
+    await ctx.afterRound(d.variant);
+  }
+  const rounds = new Map<VariantName, Round[]>(ctx.drivers.map((d) => [d.variant, []]));
+  for (let r = 0; r < ctx.rounds; r++) {
+    for (const d of ctx.drivers) {
+      const round = await once(d, count, timed);
+      await ctx.afterRound(d.variant);
+      rounds.get(d.variant)?.push(round);
+      ctx.progress(`${id} round ${r + 1}/${ctx.rounds} ${d.variant}: ${rate(count, round)}`);
+    }
+  }
+  return {
+    async finish() {
+      const retained = new Map<VariantName, number>();
+      try {
+        for (const d of ctx.drivers) {
+          retained.set(d.variant, await once(d, count, retainedBy));
+          await ctx.afterRound(d.variant);
+        }
+      } finally {
+        await cleanup();
+      }
+      const results = ctx.drivers.map((d) =>
+        summarise(d.variant, count, rounds.get(d.variant) ?? [], retained.get(d.variant) ?? Number.NaN),
+      );
+      return { id, title, count, rounds: ctx.rounds, variants: withRatios(results) };
+    },
+  };
+}
+
+function summarise(variant: VariantName, count: number, rounds: readonly Round[], retained: number): VariantResult {
   const rates = rounds.map((r) => count / r.seconds);
   const msgsPerSec = median(rates);
   const base = {
@@ -82,8 +166,9 @@ function summarise(variant: VariantName, count: number, rounds: readonly Round[]
     msgsPerSec,
     roundsMsgsPerSec: rates,
     perEventUs: 1e6 / msgsPerSec,
+    heapPeakKiB: median(rounds.map((r) => r.heapPeak)) / 1024,
     heapDeltaKiB: median(rounds.map((r) => r.heapDelta)) / 1024,
-    retainedKiB: median(rounds.map((r) => r.retained)) / 1024,
+    retainedKiB: retained / 1024,
   };
   const latencies = rounds.flatMap((r) => r.latencies ?? []);
   if (latencies.length === 0) return base;
@@ -130,51 +215,36 @@ async function publishMany(d: Driver, subject: string, count: number, window: nu
   return undefined;
 }
 
-/** Publish scenario: awaited one at a time (`window` 1) or with `window` in flight. */
+/** Publish scenario: awaited one at a time (`window` 1) or with `window` in flight, into a purged stream. */
 export async function runPublish(
   ctx: ScenarioContext,
   id: string,
   title: string,
   count: number,
   window: number,
-): Promise<ScenarioResult> {
+): Promise<TimedScenario> {
   const stream = `${ctx.prefix}_${id.replace(/[^A-Za-z0-9]/g, "_")}`;
   const subject = `${stream}.created`;
   await ctx.admin.ensureStream(stream, { subjects: [`${stream}.>`] });
   const jsm = await jetstreamManager(ctx.adminNc);
-  const check = async (variant: string, expected: number): Promise<void> => {
+  const once: Once = async (d, n, measure) => {
+    await jsm.streams.purge(stream);
+    const result = await measure(() => publishMany(d, subject, n, window));
+    // Not timed: check that every event was stored.
     const info = await jsm.streams.info(stream);
-    if (info.state.messages !== expected) {
-      throw new Error(`${id}/${variant}: the stream holds ${info.state.messages} events, expected ${expected}`);
+    if (info.state.messages !== n) {
+      throw new Error(`${id}/${d.variant}: the stream holds ${info.state.messages} events, expected ${n}`);
     }
+    return result;
+  };
+  const cleanup = async () => {
+    await jsm.streams.delete(stream).catch(() => {});
   };
   try {
-    // Warm-up: a fifth of a round each, not counted.
-    for (const d of ctx.drivers) {
-      await jsm.streams.purge(stream);
-      await publishMany(d, subject, Math.max(1, Math.floor(count / 5)), window);
-      await ctx.afterRound(d.variant);
-    }
-    const rounds = new Map<VariantName, Round[]>(ctx.drivers.map((d) => [d.variant, []]));
-    for (let r = 0; r < ctx.rounds; r++) {
-      for (const d of ctx.drivers) {
-        await jsm.streams.purge(stream);
-        const round = await timed(() => publishMany(d, subject, count, window));
-        await check(d.variant, count);
-        await ctx.afterRound(d.variant);
-        rounds.get(d.variant)?.push(round);
-        ctx.progress(`${id} round ${r + 1}/${ctx.rounds} ${d.variant}: ${rate(count, round)}`);
-      }
-    }
-    return {
-      id,
-      title,
-      count,
-      rounds: ctx.rounds,
-      variants: withRatios(ctx.drivers.map((d) => summarise(d.variant, count, rounds.get(d.variant) ?? []))),
-    };
-  } finally {
-    await jsm.streams.delete(stream).catch(() => {});
+    return await runRounds(ctx, id, title, count, once, cleanup);
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
 }
 
@@ -217,13 +287,14 @@ export async function runConsume(
   streams: ConsumeStreams,
   id: string,
   title: string,
+  count: number,
   confirmAcks: boolean,
   pending: number,
-): Promise<ScenarioResult> {
-  const count = streams.count;
+): Promise<TimedScenario> {
+  if (count > streams.count) throw new Error(`${id}: ${count} events asked, the streams hold ${streams.count}`);
   const jsm = await jetstreamManager(ctx.adminNc);
   let serial = 0;
-  const once = async (d: Driver, n: number): Promise<Round> => {
+  const once: Once = async (d, n, measure) => {
     const stream = d.variant === "windshift+sdk" ? streams.traced : streams.plain;
     const consumer = `${id.replace(/[^A-Za-z0-9]/g, "_")}_${serial++}`;
     await ctx.admin.ensureConsumer(stream, {
@@ -232,33 +303,17 @@ export async function runConsume(
       maxPendingEvents: Math.max(1_000, pending),
     });
     try {
-      const round = await timed(async () => {
+      const result = await measure(async () => {
         await d.drain(stream, consumer, n, confirmAcks, pending);
         return undefined;
       });
-      await ctx.afterRound(d.variant);
       await verifyAcked(jsm, stream, consumer, n, `${id}/${d.variant}`);
-      return round;
+      return result;
     } finally {
       await jsm.consumers.delete(stream, consumer).catch(() => {});
     }
   };
-  for (const d of ctx.drivers) await once(d, Math.max(1, Math.floor(count / 5)));
-  const rounds = new Map<VariantName, Round[]>(ctx.drivers.map((d) => [d.variant, []]));
-  for (let r = 0; r < ctx.rounds; r++) {
-    for (const d of ctx.drivers) {
-      const round = await once(d, count);
-      rounds.get(d.variant)?.push(round);
-      ctx.progress(`${id} round ${r + 1}/${ctx.rounds} ${d.variant}: ${rate(count, round)}`);
-    }
-  }
-  return {
-    id,
-    title,
-    count,
-    rounds: ctx.rounds,
-    variants: withRatios(ctx.drivers.map((d) => summarise(d.variant, count, rounds.get(d.variant) ?? []))),
-  };
+  return runRounds(ctx, id, title, count, once, async () => {});
 }
 
 /** Fails unless the server saw the first `n` events acked (fire-and-forget acks may need a moment). */

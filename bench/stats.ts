@@ -1,3 +1,5 @@
+import { getHeapStatistics } from "node:v8";
+
 /** Small statistics helpers for the benchmark. */
 
 /** The median of `values` (the mean of the two middle ones for an even count); NaN when empty. */
@@ -17,6 +19,11 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1] as number;
 }
 
+/** Whether node was started with `--expose-gc`. */
+export function gcAvailable(): boolean {
+  return typeof (globalThis as { gc?: unknown }).gc === "function";
+}
+
 /** Runs the garbage collector when node was started with `--expose-gc`. */
 export function collectGarbage(): boolean {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -28,5 +35,5 @@ export function collectGarbage(): boolean {
 
 /** Bytes of JavaScript heap in use. */
 export function heapUsed(): number {
-  return process.memoryUsage().heapUsed;
+  return getHeapStatistics().used_heap_size;
 }
