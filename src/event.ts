@@ -1,5 +1,5 @@
 import type { DescMessage, Message, MessageShape, Registry } from "@bufbuild/protobuf";
-import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { type Attributes, type Context, type Span, SpanKind } from "@opentelemetry/api";
 import { assertSchema, decode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
@@ -9,7 +9,7 @@ import { isClosed, toWindshiftError } from "./nats-errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 import { type RetryOptions, resolveRetry, withRetry } from "./retry.js";
 import { Attr, errorType, failSpan, type Telemetry } from "./telemetry.js";
-import { readHeader } from "./trace-context.js";
+import type { HeaderMap } from "./trace-context.js";
 import * as v from "./validate.js";
 import { Headers, parseTime } from "./wire.js";
 
@@ -114,6 +114,8 @@ export interface Settler {
   readonly telemetry: Telemetry;
   /** Metric attributes of this subscription (connection, stream, consumer, template). */
   metricAttributes(): Attributes;
+  /** Metric attributes of a settlement, cached per operation when it succeeded. */
+  settleAttributes(operation: string, errorType: string | undefined): Attributes;
   /** Called once an event is acked or rejected. */
   settled(event: EventImpl): void;
 }
@@ -127,6 +129,9 @@ const TERM = new TextEncoder().encode("+TERM");
 // JetStream spells "work in progress" +WPI.
 export const WIP = new TextEncoder().encode("+WPI");
 const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
+const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
+const PUBLISHED_TIME_KEY = Headers.PublishedTime.toLowerCase();
+const MSG_ID_KEY = Headers.MsgId.toLowerCase();
 
 /** The conventions' settle operation names. */
 type SettleOperation = "ack" | "nak" | "term" | "progress";
@@ -151,7 +156,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   /** When the server last heard of this event (delivery or ping), `performance.now()`. */
   touchedAt: number;
   readonly #reply: string;
-  readonly #raw: MsgHdrs | undefined;
+  readonly #raw: HeaderMap;
   readonly #settler: Settler;
   readonly #decoder: Decoder;
   #headers: EventHeaders | undefined;
@@ -159,7 +164,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   #data: unknown;
   #dataError: unknown;
   #state = State.Pending;
-  readonly #span: Span;
+  readonly #span: Span | undefined;
   readonly #handedOutAt = performance.now();
   #spanEnded = false;
 
@@ -171,10 +176,10 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       consumer: string;
       deliveryAttempt: number;
       payload: Uint8Array;
-      headers: MsgHdrs | undefined;
+      headers: HeaderMap;
       reply: string;
       context: Context;
-      span: Span;
+      span: Span | undefined;
       receivedAt: number;
     },
     settler: Settler,
@@ -196,17 +201,17 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   get type(): string {
-    return this.#raw?.get(Headers.DataType) || readHeader(this.#raw, Headers.DataType) || "";
+    return this.#raw.get(DATA_TYPE_KEY) ?? "";
   }
 
   get headers(): EventHeaders {
     if (this.#headers === undefined) {
       const raw = this.#raw;
-      const time = readHeader(raw, Headers.PublishedTime);
+      const time = raw.get(PUBLISHED_TIME_KEY);
       this.#headers = Object.freeze({
         occurredAt: time === undefined ? undefined : parseTime(time),
-        idempotencyKey: readHeader(raw, Headers.MsgId),
-        get: (name: string) => readHeader(raw, name),
+        idempotencyKey: raw.get(MSG_ID_KEY),
+        get: (name: string) => raw.get(name.toLowerCase()),
       });
     }
     return this.#headers;
@@ -223,7 +228,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
         this.#data = this.#decodeData();
       } catch (err) {
         this.#dataError = err;
-        failSpan(this.#span, err);
+        if (this.#span !== undefined) failSpan(this.#span, err);
       }
     }
     if (this.#dataError !== undefined) throw this.#dataError;
@@ -305,9 +310,9 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       this.#settler.nc.publish(this.#reply, WIP);
     } catch (err) {
       // The connection is closed; redelivery will take care of the event.
-      failSpan(span, err);
+      if (span !== undefined) failSpan(span, err);
     }
-    span.end();
+    span?.end();
   }
 
   /**
@@ -317,15 +322,16 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   endProcessing(): void {
     if (this.#spanEnded) return;
     this.#spanEnded = true;
-    this.#span.end();
+    this.#span?.end();
     this.#settler.telemetry.processDuration.record(
       (performance.now() - this.#handedOutAt) / 1000,
       this.#settler.metricAttributes(),
     );
   }
 
-  #startSettleSpan(operation: SettleOperation): Span {
+  #startSettleSpan(operation: SettleOperation): Span | undefined {
     const t = this.#settler.telemetry;
+    if (!t.tracing()) return undefined;
     return t.tracer.startSpan(
       `${operation} ${this.subject}`,
       {
@@ -431,61 +437,77 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     signal: AbortSignal | undefined,
   ): Promise<void> {
     const settler = this.#settler;
-    const { nc, confirm } = settler;
-    const reply = this.#reply;
-    const id = this.id;
-    const failures: RequestFailures = {
-      noResponders: () =>
-        new WindshiftError(ErrorCode.Server, `${operation} of event ${id}: nobody took it (is the consumer gone?)`, {
-          details: { id },
-        }),
-      timeout: () =>
-        new WindshiftError(ErrorCode.Timeout, `${operation} of event ${id}: the server did not confirm in time`, {
-          details: { id },
-        }),
-      closed: () =>
-        new WindshiftError(ErrorCode.Closed, `${operation} of event ${id}: the connection is closed`, {
-          details: { id },
-        }),
-    };
-    // Each attempt publishes to the reply subject itself: nats.js's own ack
-    // helpers refuse to send twice, which would turn a retry into a no-op.
-    const attempt = async (): Promise<void> => {
-      if (confirm) {
-        await settler.requester.request(reply, payload, undefined, timeoutMs, signal, failures);
-        return;
-      }
-      try {
-        nc.publish(reply, payload);
-      } catch (err) {
-        throw isClosed(err) ? failures.closed() : toWindshiftError(err, `${operation} of event ${id}`);
-      }
-    };
     const span = this.#startSettleSpan(operation);
     const started = performance.now();
     let failure: unknown;
     try {
-      await withRetry(attempt, retry, {
-        signal,
-        shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
-        onRetry: (err, n) => {
-          span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
-          settler.logger.debug(`${operation} failed, retrying`, { id: this.id, attempt: n, error: String(err) });
-        },
-      });
+      if (settler.confirm) {
+        const failures = new SettleFailures(operation, this.id);
+        const reply = this.#reply;
+        // Each attempt publishes to the reply subject itself: nats.js's own ack
+        // helpers refuse to send twice, which would turn a retry into a no-op.
+        await withRetry(
+          () => settler.requester.request(reply, payload, undefined, timeoutMs, signal, failures),
+          retry,
+          {
+            signal,
+            shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
+            onRetry: (err, n) => {
+              span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
+              settler.logger.debug(`${operation} failed, retrying`, { id: this.id, attempt: n, error: String(err) });
+            },
+          },
+        );
+      } else {
+        // Fire-and-forget: publishing fails only on a closed connection, which
+        // no retry would mend.
+        try {
+          settler.nc.publish(this.#reply, payload);
+        } catch (err) {
+          throw isClosed(err)
+            ? new SettleFailures(operation, this.id).closed()
+            : toWindshiftError(err, `${operation} of event ${this.id}`);
+        }
+      }
     } catch (err) {
       failure = err;
-      failSpan(span, err);
+      if (span !== undefined) failSpan(span, err);
       throw err;
     } finally {
-      span.end();
-      const attributes: Attributes = {
-        ...settler.metricAttributes(),
-        [Attr.OperationType]: "settle",
-        [Attr.OperationName]: operation,
-      };
-      if (failure !== undefined) attributes[Attr.ErrorType] = errorType(failure);
-      settler.telemetry.operationDuration.record((performance.now() - started) / 1000, attributes);
+      span?.end();
+      settler.telemetry.operationDuration.record(
+        (performance.now() - started) / 1000,
+        settler.settleAttributes(operation, failure === undefined ? undefined : errorType(failure)),
+      );
     }
+  }
+}
+
+/** How a settlement's transport failures are described. */
+class SettleFailures implements RequestFailures {
+  readonly #operation: SettleOperation;
+  readonly #id: number;
+  constructor(operation: SettleOperation, id: number) {
+    this.#operation = operation;
+    this.#id = id;
+  }
+  noResponders(): WindshiftError {
+    return new WindshiftError(
+      ErrorCode.Server,
+      `${this.#operation} of event ${this.#id}: nobody took it (is the consumer gone?)`,
+      { details: { id: this.#id } },
+    );
+  }
+  timeout(): WindshiftError {
+    return new WindshiftError(
+      ErrorCode.Timeout,
+      `${this.#operation} of event ${this.#id}: the server did not confirm in time`,
+      { details: { id: this.#id } },
+    );
+  }
+  closed(): WindshiftError {
+    return new WindshiftError(ErrorCode.Closed, `${this.#operation} of event ${this.#id}: the connection is closed`, {
+      details: { id: this.#id },
+    });
   }
 }

@@ -14,7 +14,7 @@ export { isValidName, isValidSubject } from "./names.js";
 export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./position.js";
 export type { PublishedEvent, PublishOptions } from "./publish.js";
 export type { RetryOptions } from "./retry.js";
+export type { SubscriptionStatus } from "./status.js";
 export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams.js";
 export type { SubscribeOptions, Subscription } from "./subscription.js";
-export type { SubscriptionStatus } from "./status.js";
 export { Headers } from "./wire.js";

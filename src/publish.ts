@@ -1,6 +1,6 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { headers as createHeaders, type Msg, type MsgHdrs, nuid } from "@nats-io/nats-core";
-import { type Attributes, context, SpanKind, trace } from "@opentelemetry/api";
+import { type Attributes, context, type Span, SpanKind, trace } from "@opentelemetry/api";
 import { raceAbort } from "./abort.js";
 import { assertSchema, encode } from "./codec.js";
 import { ErrorCode, validationError, WindshiftError } from "./errors.js";
@@ -154,30 +154,22 @@ export async function publish<Desc extends DescMessage>(
   }
 
   const t = rt.telemetry;
-  const connection = t.connection();
-  const attributes: Attributes = {
-    ...connection,
-    [Attr.OperationType]: "send",
-    [Attr.OperationName]: "publish",
-    [Attr.Destination]: subject,
-    [Attr.DataType]: schema.typeName,
-  };
-  if (t.recordBodySize) attributes[Attr.BodySize] = payload.length;
   const parent = context.active();
-  const span = t.tracer.startSpan(`send ${subject}`, { kind: SpanKind.PRODUCER, attributes }, parent);
-  if (!userTraceParent) injectTraceContext(trace.setSpan(parent, span), h);
+  let span: Span | undefined;
+  if (t.tracing()) {
+    const attributes: Attributes = {
+      ...t.connection(),
+      [Attr.OperationType]: "send",
+      [Attr.OperationName]: "publish",
+      [Attr.Destination]: subject,
+      [Attr.DataType]: schema.typeName,
+    };
+    if (t.recordBodySize) attributes[Attr.BodySize] = payload.length;
+    span = t.tracer.startSpan(`send ${subject}`, { kind: SpanKind.PRODUCER, attributes }, parent);
+  }
+  if (!userTraceParent) injectTraceContext(span === undefined ? parent : trace.setSpan(parent, span), h);
 
-  const failures: RequestFailures = {
-    noResponders: () =>
-      new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, { details: { subject } }),
-    timeout: () =>
-      new WindshiftError(
-        ErrorCode.PublishTimeout,
-        `publish to "${subject}" timed out: the event may or may not have been stored`,
-        { details: { subject } },
-      ),
-    closed: () => new WindshiftError(ErrorCode.Closed, `publish to "${subject}": the connection is closed`),
-  };
+  const failures = new PublishFailures(subject);
   const attempt = async (): Promise<PublishedEvent> => {
     let reply: Msg;
     try {
@@ -188,7 +180,7 @@ export async function publish<Desc extends DescMessage>(
     return parseAck(reply, subject);
   };
   const started = performance.now();
-  const metricAttributes: Attributes = { ...connection, [Attr.OperationName]: "publish", [Attr.OperationType]: "send" };
+  let metricAttributes: Attributes | undefined;
   try {
     const published = await raceAbort(
       withRetry(attempt, retry, {
@@ -197,23 +189,25 @@ export async function publish<Desc extends DescMessage>(
           err instanceof WindshiftError &&
           (err.code === ErrorCode.UnboundSubject || err.code === ErrorCode.PublishTimeout),
         onRetry: (err, n) => {
-          span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
+          span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
           rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) });
         },
       }),
       signal,
     );
-    span.setAttribute(Attr.MessageId, String(published.id));
-    span.setAttribute(Attr.Stream, published.stream);
-    if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
-    metricAttributes[Attr.Stream] = published.stream;
+    if (span !== undefined) {
+      span.setAttribute(Attr.MessageId, String(published.id));
+      span.setAttribute(Attr.Stream, published.stream);
+      if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
+    }
+    metricAttributes = t.publishAttributes(published.stream, undefined);
     return published;
   } catch (err) {
-    failSpan(span, err);
-    metricAttributes[Attr.ErrorType] = errorType(err);
+    if (span !== undefined) failSpan(span, err);
+    metricAttributes = t.publishAttributes(undefined, errorType(err));
     throw err;
   } finally {
-    span.end();
+    span?.end();
     t.sent.add(1, metricAttributes);
     t.operationDuration.record(secondsSince(started), metricAttributes);
   }
@@ -245,6 +239,31 @@ function copyUserHeaders(h: MsgHdrs, value: unknown): boolean {
     if (typeof state === "string") h.set(Headers.TraceState, state);
   }
   return traceParent;
+}
+
+/** How a publish's transport failures are described (one object per publish, not four closures). */
+class PublishFailures implements RequestFailures {
+  readonly #subject: string;
+  constructor(subject: string) {
+    this.#subject = subject;
+  }
+  noResponders(): WindshiftError {
+    const subject = this.#subject;
+    return new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, {
+      details: { subject },
+    });
+  }
+  timeout(): WindshiftError {
+    const subject = this.#subject;
+    return new WindshiftError(
+      ErrorCode.PublishTimeout,
+      `publish to "${subject}" timed out: the event may or may not have been stored`,
+      { details: { subject } },
+    );
+  }
+  closed(): WindshiftError {
+    return new WindshiftError(ErrorCode.Closed, `publish to "${this.#subject}": the connection is closed`);
+  }
 }
 
 const warned = new WeakSet<object>();

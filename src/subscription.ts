@@ -1,7 +1,7 @@
 import type { DescMessage, Message, Registry } from "@bufbuild/protobuf";
 import { type ConsumerConfig, type ConsumerInfo, DeliverPolicy } from "@nats-io/jetstream";
 import type { Msg } from "@nats-io/nats-core";
-import type { Attributes } from "@opentelemetry/api";
+import type { Attributes, Span } from "@opentelemetry/api";
 import { abortError, raceAbort } from "./abort.js";
 import { assertRegistry, assertSchema } from "./codec.js";
 import { ErrorCode, validationError, type WindshiftError } from "./errors.js";
@@ -15,7 +15,7 @@ import { type RetryOptions, resolveRetry, SETTLE_RETRY } from "./retry.js";
 import { type Runtime, toMs } from "./runtime.js";
 import { StatusChannel, type SubscriptionStatus } from "./status.js";
 import { Attr, startProcessSpan, type Telemetry } from "./telemetry.js";
-import { extractTraceContext } from "./trace-context.js";
+import { extractTraceContext, toHeaderMap } from "./trace-context.js";
 import * as v from "./validate.js";
 import { Headers } from "./wire.js";
 
@@ -111,6 +111,7 @@ const DEFAULT_PULL = 50;
 const PULL_EXPIRES_MS = 5_000;
 const FLUSH_ON_CLOSE_MS = 1_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 5_000;
+const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
 const KNOWN = new Set([
   "schema",
   "registry",
@@ -209,6 +210,8 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   template: string;
   #metricConnection: Attributes | undefined;
   #metricAttributes: Attributes = {};
+  #settleBase: Attributes | undefined;
+  readonly #settleAttributes = new Map<string, Attributes>();
   readonly #rt: Runtime;
   readonly #opts: Resolved;
   #puller: Puller | undefined;
@@ -325,7 +328,11 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     this.#buffer = [];
     this.#head = 0;
     const { opt_start_time: _, ...rest } = config;
-    const fresh: Partial<ConsumerConfig> = { ...rest, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from };
+    const fresh: Partial<ConsumerConfig> = {
+      ...rest,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    };
     this.logger.warn("consumer deleted; recreating it", { stream: this.stream, consumer: this.consumer, from });
     let delay = 100;
     while (!this.#closing) {
@@ -368,6 +375,23 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   settled(event: EventImpl): void {
     if (this.#inFlight.get(event.id) === event) this.#inFlight.delete(event.id);
     if (this.#inFlight.size === 0) this.#drained?.();
+  }
+
+  settleAttributes(operation: string, errorType: string | undefined): Attributes {
+    const base = this.metricAttributes();
+    if (errorType !== undefined) {
+      return { ...base, [Attr.OperationType]: "settle", [Attr.OperationName]: operation, [Attr.ErrorType]: errorType };
+    }
+    if (this.#settleBase !== base) {
+      this.#settleBase = base;
+      this.#settleAttributes.clear();
+    }
+    let attrs = this.#settleAttributes.get(operation);
+    if (attrs === undefined) {
+      attrs = Object.freeze({ ...base, [Attr.OperationType]: "settle", [Attr.OperationName]: operation });
+      this.#settleAttributes.set(operation, attrs);
+    }
+    return attrs;
   }
 
   metricAttributes(): Attributes {
@@ -423,21 +447,26 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
 
   #toEvent({ msg, info, receivedAt }: Buffered): EventImpl<T> {
     const t = this.telemetry;
-    const headers = msg.headers;
-    const attributes: Attributes = {
-      ...t.connection(),
-      [Attr.OperationType]: "process",
-      [Attr.OperationName]: "process",
-      [Attr.Destination]: msg.subject,
-      [Attr.Subscription]: info.consumer,
-      [Attr.Stream]: info.stream,
-      [Attr.MessageId]: String(info.streamSequence),
-      [Attr.DeliveryAttempt]: info.deliveryCount,
-    };
-    const type = headers?.get(Headers.DataType);
-    if (type) attributes[Attr.DataType] = type;
-    if (t.recordBodySize) attributes[Attr.BodySize] = msg.data.length;
-    const { span, context } = startProcessSpan(t, extractTraceContext(headers), attributes, msg.subject);
+    const headers = toHeaderMap(msg.headers);
+    const producer = extractTraceContext(headers);
+    let span: Span | undefined;
+    let context = producer;
+    if (t.tracing()) {
+      const attributes: Attributes = {
+        ...t.connection(),
+        [Attr.OperationType]: "process",
+        [Attr.OperationName]: "process",
+        [Attr.Destination]: msg.subject,
+        [Attr.Subscription]: info.consumer,
+        [Attr.Stream]: info.stream,
+        [Attr.MessageId]: String(info.streamSequence),
+        [Attr.DeliveryAttempt]: info.deliveryCount,
+      };
+      const type = headers.get(DATA_TYPE_KEY);
+      if (type) attributes[Attr.DataType] = type;
+      if (t.recordBodySize) attributes[Attr.BodySize] = msg.data.length;
+      ({ span, context } = startProcessSpan(t, producer, attributes, msg.subject));
+    }
     const event = new EventImpl<T>(
       {
         id: info.streamSequence,

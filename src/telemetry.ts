@@ -7,6 +7,7 @@ import {
   type Link,
   type MeterProvider,
   metrics,
+  ProxyTracerProvider,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -58,6 +59,15 @@ export interface Telemetry {
   readonly processDuration: Histogram;
   /** `messaging.system`, `messaging.client.id`, `server.address` and `server.port`, for the current server. */
   connection(): Attributes;
+  /**
+   * Whether spans go anywhere. False while the global tracer provider has no
+   * SDK behind it: then windshift skips building spans and their attributes
+   * (it still propagates a trace context it is given). Checked at most once a
+   * second until an SDK shows up.
+   */
+  tracing(): boolean;
+  /** Metric attributes of a publish, cached per stream (and per error type). */
+  publishAttributes(stream: string | undefined, errorType: string | undefined): Attributes;
 }
 
 /** Creates the tracer and instruments; with no SDK registered they are no-ops. */
@@ -70,12 +80,17 @@ export function createTelemetry(
     recordBodySize: boolean;
   },
 ): Telemetry {
-  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
+  const provider = options.tracerProvider ?? trace.getTracerProvider();
+  const tracer = provider.getTracer(NAME, VERSION);
+  let tracing = !(provider instanceof ProxyTracerProvider);
+  let checkedAt = Number.NEGATIVE_INFINITY;
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(NAME, VERSION);
   const histogram = (name: string, description: string) =>
     meter.createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: DURATION_BUCKETS } });
   let cachedServer = "";
   let cached: Attributes = {};
+  let publishCache = new Map<string, Attributes>();
+  let publishCacheFor: Attributes | undefined;
   return {
     tracer,
     traceProcessing: options.traceProcessing,
@@ -93,6 +108,32 @@ export function createTelemetry(
       "Duration of messaging operation initiated by a producer or consumer client.",
     ),
     processDuration: histogram("messaging.process.duration", "Duration of processing operation."),
+    tracing() {
+      if (tracing) return true;
+      const now = performance.now();
+      if (now - checkedAt >= 1_000) {
+        checkedAt = now;
+        tracing = (provider as ProxyTracerProvider).getDelegateTracer(NAME, VERSION) !== undefined;
+      }
+      return tracing;
+    },
+    publishAttributes(stream, error) {
+      const connection = this.connection();
+      if (connection !== publishCacheFor || publishCache.size > 1_000) {
+        publishCacheFor = connection;
+        publishCache = new Map();
+      }
+      const key = `${stream ?? ""}\u0000${error ?? ""}`;
+      let attrs = publishCache.get(key);
+      if (attrs === undefined) {
+        const fresh: Attributes = { ...connection, [Attr.OperationName]: "publish", [Attr.OperationType]: "send" };
+        if (stream !== undefined) fresh[Attr.Stream] = stream;
+        if (error !== undefined) fresh[Attr.ErrorType] = error;
+        attrs = Object.freeze(fresh);
+        publishCache.set(key, attrs);
+      }
+      return attrs;
+    },
     connection() {
       const server = serverOf(nc);
       if (server !== cachedServer || cached[Attr.ClientId] === undefined) {
@@ -169,6 +210,7 @@ export async function withManagementSpan<T>(
   attributes: Attributes,
   work: () => Promise<T>,
 ): Promise<T> {
+  if (!t.tracing()) return work();
   const span = t.tracer.startSpan(`${operation} ${String(attributes[Attr.Stream])}`, {
     kind: SpanKind.CLIENT,
     attributes: { ...t.connection(), [Attr.OperationName]: operation, ...attributes },

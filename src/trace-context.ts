@@ -20,28 +20,40 @@ const setter: TextMapSetter<MsgHdrs> = {
   },
 };
 
-/** Reads a header exactly, falling back to a case-insensitive match. */
-export function readHeader(headers: MsgHdrs | undefined, key: string): string | undefined {
-  if (headers === undefined) return undefined;
-  const exact = headers.get(key);
-  if (exact !== "") return exact;
-  const lower = key.toLowerCase();
-  for (const k of headers.keys()) {
-    if (k.toLowerCase() === lower) return headers.get(k) || undefined;
+/** A delivered message's headers by lower-case name (first value), read once per message. */
+export type HeaderMap = ReadonlyMap<string, string>;
+
+const EMPTY: HeaderMap = new Map();
+
+/** Reads all headers once: every later lookup is a map hit instead of a scan. */
+export function toHeaderMap(headers: MsgHdrs | undefined): HeaderMap {
+  if (headers === undefined) return EMPTY;
+  const keys = headers.keys();
+  if (keys.length === 0) return EMPTY;
+  const map = new Map<string, string>();
+  for (const key of keys) {
+    const lower = key.toLowerCase();
+    if (!map.has(lower)) map.set(lower, headers.get(key));
   }
-  return undefined;
+  return map;
 }
 
-const getter: TextMapGetter<MsgHdrs> = {
+const TRACEPARENT_KEY = "traceparent";
+const TRACESTATE_KEY = "tracestate";
+const WS_TRACEPARENT_KEY = Headers.TraceParent.toLowerCase();
+const WS_TRACESTATE_KEY = Headers.TraceState.toLowerCase();
+
+const getter: TextMapGetter<HeaderMap> = {
   keys(carrier) {
-    return carrier.keys();
+    return [...carrier.keys()];
   },
   get(carrier, key) {
-    const value = readHeader(carrier, key);
+    const lower = key.toLowerCase();
+    const value = carrier.get(lower);
     if (value !== undefined) return value;
     // windshift-go writes the W3C values under its own names.
-    if (key === "traceparent") return readHeader(carrier, Headers.TraceParent);
-    if (key === "tracestate") return readHeader(carrier, Headers.TraceState);
+    if (lower === TRACEPARENT_KEY) return carrier.get(WS_TRACEPARENT_KEY);
+    if (lower === TRACESTATE_KEY) return carrier.get(WS_TRACESTATE_KEY);
     return undefined;
   },
 };
@@ -65,12 +77,12 @@ export function injectTraceContext(ctx: Context, headers: MsgHdrs): void {
  * Extracts the producer's trace context from `headers`, reading either the
  * standard names or windshift-go's. Works without a registered propagator.
  */
-export function extractTraceContext(headers: MsgHdrs | undefined): Context {
-  if (headers === undefined) return ROOT_CONTEXT;
+export function extractTraceContext(headers: HeaderMap): Context {
+  if (headers.size === 0) return ROOT_CONTEXT;
   const ctx = propagation.extract(ROOT_CONTEXT, headers, getter);
   if (trace.getSpanContext(ctx) !== undefined) return ctx;
-  const parent = getter.get(headers, "traceparent");
-  const sc = typeof parent === "string" ? parseTraceParent(parent, getter.get(headers, "tracestate")) : undefined;
+  const parent = getter.get(headers, TRACEPARENT_KEY);
+  const sc = typeof parent === "string" ? parseTraceParent(parent, getter.get(headers, TRACESTATE_KEY)) : undefined;
   return sc === undefined ? ctx : trace.setSpanContext(ctx, sc);
 }
 

@@ -427,6 +427,26 @@ describe("without an SDK", () => {
     expect(trace.getSpanContext(ev.context)?.traceFlags ?? TraceFlags.NONE).toBe(TraceFlags.NONE);
   });
 
+  it("starts tracing once an SDK is registered globally, after the client was created", async () => {
+    const events = createEvents(await env.connect());
+    const stream = uniqueName();
+    await events.ensureStream(stream, { subjects: [`${stream}.>`] });
+    await events.publish(`${stream}.a`, TestEventSchema, {});
+    expect(spans()).toEqual([]);
+    trace.setGlobalTracerProvider(tracerProvider);
+    try {
+      await waitFor(
+        async () => {
+          await events.publish(`${stream}.a`, TestEventSchema, {});
+          return spans().some((s) => s.name === `send ${stream}.a`);
+        },
+        { intervalMs: 100, what: "a span through the global provider" },
+      );
+    } finally {
+      trace.disable();
+    }
+  });
+
   it("the package version matches package.json", async () => {
     const { readFile } = await import("node:fs/promises");
     const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
