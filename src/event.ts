@@ -394,6 +394,9 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   #settleOptions(options: SettleOptions | undefined, known: ReadonlySet<string>) {
+    if (options === undefined) {
+      return { retry: this.#settler.retry, timeoutMs: DEFAULT_SETTLE_TIMEOUT_MS, signal: undefined };
+    }
     const o = v.optionsObject("options", options);
     v.rejectUnknown(o, known);
     return {

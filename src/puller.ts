@@ -235,12 +235,16 @@ export class Puller {
 
 /** Parses `$JS.ACK.[domain.hash.]stream.consumer.delivered.sseq.dseq.ts.pending[.token]`. */
 export function parseDelivery(reply: string): DeliveryInfo | undefined {
-  const t = reply.split(".");
-  if (t[0] !== "$JS" || t[1] !== "ACK") return undefined;
-  const o = t.length === 9 ? 2 : t.length >= 11 ? 4 : -1;
+  if (!reply.startsWith("$JS.ACK.")) return undefined;
+  // Token boundaries, found without splitting the whole subject into strings.
+  const dots: number[] = [];
+  for (let i = reply.indexOf("."); i !== -1 && dots.length < 12; i = reply.indexOf(".", i + 1)) dots.push(i);
+  const tokens = dots.length + 1;
+  const o = tokens === 9 ? 2 : tokens >= 11 ? 4 : -1;
   if (o < 0) return undefined;
-  const deliveryCount = Number(t[o + 2]);
-  const streamSequence = Number(t[o + 3]);
+  const token = (n: number): string => reply.slice((dots[n - 1] as number) + 1, dots[n] ?? reply.length);
+  const deliveryCount = Number(token(o + 2));
+  const streamSequence = Number(token(o + 3));
   if (!Number.isSafeInteger(deliveryCount) || !Number.isSafeInteger(streamSequence)) return undefined;
-  return { stream: t[o] as string, consumer: t[o + 1] as string, deliveryCount, streamSequence };
+  return { stream: token(o), consumer: token(o + 1), deliveryCount, streamSequence };
 }
