@@ -8,6 +8,11 @@ export const ErrorCode = {
   Validation: "VALIDATION",
   /** No stream captures the subject an event was published to. */
   UnboundSubject: "UNBOUND_SUBJECT",
+  /**
+   * The stream exists but did not answer: it has no leader (an election, or a
+   * lost quorum). The event was not stored; retrying later can succeed.
+   */
+  Unavailable: "UNAVAILABLE",
   /** An `expectedLastId` check failed: another event was stored first. */
   WrongSequence: "WRONG_SEQUENCE",
   /** The server did not acknowledge a publish in time; the outcome is unknown. */

@@ -175,6 +175,7 @@ export async function publish<Desc extends DescMessage>(
     try {
       reply = await rt.requester().request(subject, payload, h, timeoutMs, signal, failures);
     } catch (err) {
+      if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(rt, err);
       throw toWindshiftError(err, `publish to "${subject}"`);
     }
     return parseAck(reply, subject);
@@ -187,7 +188,9 @@ export async function publish<Desc extends DescMessage>(
         signal,
         shouldRetry: (err) =>
           err instanceof WindshiftError &&
-          (err.code === ErrorCode.UnboundSubject || err.code === ErrorCode.PublishTimeout),
+          (err.code === ErrorCode.UnboundSubject ||
+            err.code === ErrorCode.Unavailable ||
+            err.code === ErrorCode.PublishTimeout),
         onRetry: (err, n) => {
           span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
           rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) });
@@ -239,6 +242,30 @@ function copyUserHeaders(h: MsgHdrs, value: unknown): boolean {
     if (typeof state === "string") h.set(Headers.TraceState, state);
   }
   return traceParent;
+}
+
+/**
+ * Nobody answered a publish: either no stream captures the subject, or the
+ * stream that does has no leader right now. Asks the JetStream API which.
+ */
+async function whyUnanswered(rt: Runtime, unbound: WindshiftError): Promise<WindshiftError> {
+  const subject = unbound.details.subject as string;
+  let stream: string | undefined;
+  try {
+    const reply = await rt.nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: 1_000 });
+    const names = reply.json<{ streams?: string[] | null }>().streams ?? [];
+    if (names.length === 0) return unbound;
+    stream = names[0];
+  } catch {
+    // The API itself did not answer: JetStream as a whole is unavailable.
+  }
+  return new WindshiftError(
+    ErrorCode.Unavailable,
+    stream === undefined
+      ? `publish to "${subject}": JetStream did not answer; the event was not stored`
+      : `publish to "${subject}": stream "${stream}" did not answer (no leader?); the event was not stored`,
+    { cause: unbound, details: { subject, ...(stream === undefined ? {} : { stream }) } },
+  );
 }
 
 /** How a publish's transport failures are described (one object per publish, not four closures). */

@@ -41,6 +41,7 @@ export class Requester {
   readonly #pending = new Map<string, Pending>();
   readonly #waiting: (() => void)[] = [];
   #sub: Subscription | undefined;
+  #status: { stop(): void } | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #next = 0;
   #closed = false;
@@ -114,6 +115,7 @@ export class Requester {
     this.#closed = true;
     this.#sub?.unsubscribe();
     this.#sub = undefined;
+    this.#status?.stop();
     for (const [token, p] of this.#pending) {
       this.#settle(token);
       p.reject(p.failures.closed());
@@ -128,10 +130,29 @@ export class Requester {
         callback: (err, msg) => (err ? this.close() : this.#onReply(msg)),
       });
       void this.#nc.closed().then(() => this.close());
+      void this.#watchDisconnects();
     }
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
       this.#timer.unref?.();
+    }
+  }
+
+  /**
+   * A request in flight when the connection drops will get no reply: fail it
+   * now (its outcome is unknown) instead of after its whole timeout, so that a
+   * retry can go out as soon as the connection is back.
+   */
+  async #watchDisconnects(): Promise<void> {
+    const status = this.#nc.status();
+    this.#status = status as unknown as { stop(): void };
+    for await (const s of status) {
+      if (this.#closed) return;
+      if (s.type !== "disconnect") continue;
+      for (const [token, p] of this.#pending) {
+        this.#settle(token);
+        p.reject(p.failures.timeout());
+      }
     }
   }
 

@@ -221,6 +221,8 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   #wakeup: Promise<void> | undefined;
   #closing = false;
   #failure: WindshiftError | undefined;
+  /** Why the subscription ended, kept for the `closed` status after the loop has thrown it. */
+  #endError: WindshiftError | undefined;
   #resolveClosed!: () => void;
   #timer: ReturnType<typeof setInterval> | undefined;
   /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
@@ -304,6 +306,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     }
     this.logger.error("subscription failed", { stream: this.stream, consumer: this.consumer, error: err.message });
     this.#failure = err;
+    this.#endError = err;
     void this.#shutdown(false);
   }
 
@@ -345,6 +348,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
       } catch (err) {
         if (err instanceof Error && err.name === "StreamNotFoundError") {
           this.#failure = toWindshiftError(err, `recreating consumer "${this.stream}"/"${this.consumer}"`);
+          this.#endError = this.#failure;
           void this.#shutdown(false);
           return;
         }
@@ -548,7 +552,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
       }
       this.#inFlight.clear();
       await flushWithin(this.nc, FLUSH_ON_CLOSE_MS);
-      const failure = this.#failure;
+      const failure = this.#endError;
       this.#status.push(failure === undefined ? { type: "closed" } : { type: "closed", error: failure });
       this.#status.end();
     })().then(this.#resolveClosed);
