@@ -52,9 +52,9 @@ export interface PublishOptions {
    */
   readonly timeoutMs?: number;
   /**
-   * Retry transient failures (no responders, timeouts), never a wrong sequence
+   * Retry transient failures (UNAVAILABLE, UNBOUND_SUBJECT, PUBLISH_TIMEOUT), never a wrong sequence
    * or a validation error. `true` uses backoff from 20 ms, doubling to 1 s with
-   * jitter, for at most 10 s; an object is merged over that.
+   * jitter, for at most 20 s; an object is merged over that.
    * @default false
    */
   readonly retry?: RetryOptions | boolean;
