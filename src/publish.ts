@@ -253,9 +253,14 @@ async function whyUnanswered(rt: Runtime, unbound: WindshiftError): Promise<Wind
   let stream: string | undefined;
   try {
     const reply = await rt.nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: 1_000 });
-    const names = reply.json<{ streams?: string[] | null }>().streams ?? [];
-    if (names.length === 0) return unbound;
-    stream = names[0];
+    const answer = reply.json<{ streams?: string[] | null; error?: unknown }>();
+    // Only a plain "no such stream" means unbound; an error (no meta leader,
+    // say) means JetStream cannot tell right now.
+    if (answer.error === undefined) {
+      const names = answer.streams ?? [];
+      if (names.length === 0) return unbound;
+      stream = names[0];
+    }
   } catch {
     // The API itself did not answer: JetStream as a whole is unavailable.
   }
