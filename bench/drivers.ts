@@ -8,49 +8,96 @@ import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/p
 import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { createEvents, Headers } from "windshift";
-import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
+import { type TestEvent, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import type { OtelSdk } from "./otel-sdk.js";
 
 export type VariantName = "raw" | "windshift" | "windshift+sdk";
+
+/** What `publish` is given: the fields of one test event. */
+export type EventData = MessageInitShape<typeof TestEventSchema>;
+
+/** Called with each decoded event as the handler receives it, before the ack. */
+export type OnEvent = (event: TestEvent) => void;
 
 /** One contestant. */
 export interface Driver {
   readonly variant: VariantName;
   readonly nc: NatsConnection;
-  /** Publishes the `i`-th event and resolves once the stream has stored it. */
-  publish(subject: string, i: number): Promise<unknown>;
+  /** Publishes one event and resolves once the stream has stored it. */
+  publish(subject: string, data: EventData): Promise<unknown>;
   /**
    * Reads `count` events through the existing consumer, decoding and acking
-   * each in turn, then stops. `pending` is the pull batch (raw `max_messages`,
-   * windshift `maxPendingEvents`).
+   * each in turn (after `onEvent`, if given), then stops. `pending` is the
+   * pull batch (raw `max_messages`, windshift `maxPendingEvents`).
    */
-  drain(stream: string, consumer: string, count: number, confirmAcks: boolean, pending: number): Promise<void>;
+  drain(
+    stream: string,
+    consumer: string,
+    count: number,
+    confirmAcks: boolean,
+    pending: number,
+    onEvent?: OnEvent,
+  ): Promise<void>;
 }
 
-/** The encoded size the benchmark aims for. */
-export const PAYLOAD_BYTES = 128;
+/** The two encoded event sizes the benchmark uses. */
+export const SMALL_PAYLOAD_BYTES = 128;
+export const LARGE_PAYLOAD_BYTES = 4_096;
+
+/** An encoded event size, and the blob that makes every event exactly that size. */
+export interface Payload {
+  /** The encoded size of every event, in bytes. */
+  readonly bytes: number;
+  /** For titles: "128 B", "4 KiB". */
+  readonly label: string;
+  readonly blob: Uint8Array;
+}
 
 // Fixed-width fields keep every event exactly the same size: a 14-character
 // text and a number whose varint is always 4 bytes (2^21 <= n < 2^28).
 const NUMBER_BASE = 2 ** 21;
-const blob = new Uint8Array(PAYLOAD_BYTES).map((_, i) => (i * 31 + 7) & 0xff);
-let blobLength = PAYLOAD_BYTES;
+const NUMBER_LIMIT = 2 ** 28;
 
-/** The `i`-th event: the same shape and encoded size for every `i`. */
-export function eventData(i: number): MessageInitShape<typeof TestEventSchema> {
+/**
+ * The `i`-th event: the same shape and encoded size for every `i`. `stamp`, if
+ * given, is carried in `number` instead of `i` (see {@link stampOf}).
+ */
+export function eventData(i: number, payload: Payload, stamp?: number): EventData {
   return {
     text: `event-${String(i % 1e8).padStart(8, "0")}`,
-    number: BigInt(NUMBER_BASE + (i % 1e6)),
-    blob: blob.subarray(0, blobLength),
+    number: BigInt(stamp ?? NUMBER_BASE + (i % 1e6)),
+    blob: payload.blob,
   };
 }
 
-/** Sizes the blob so that an event encodes to exactly {@link PAYLOAD_BYTES}; returns the size. */
-export function calibratePayload(): number {
-  blobLength = PAYLOAD_BYTES;
-  const size = () => toBinary(TestEventSchema, create(TestEventSchema, eventData(0))).length;
-  while (size() > PAYLOAD_BYTES && blobLength > 0) blobLength--;
-  return size();
+/**
+ * Carries a time (a `performance.now()` at or after `epoch`) in the event's
+ * `number` field, in microseconds, without changing its encoded size: it must
+ * be less than 266 s after `epoch`.
+ */
+export function stampOf(now: number, epoch: number): number {
+  const stamp = NUMBER_BASE + Math.round((now - epoch) * 1_000);
+  if (stamp < NUMBER_BASE || stamp >= NUMBER_LIMIT) throw new Error(`time ${now} out of range for epoch ${epoch}`);
+  return stamp;
+}
+
+/** The time {@link stampOf} carried, as a `performance.now()` value. */
+export function timeOfStamp(number: bigint, epoch: number): number {
+  return epoch + (Number(number) - NUMBER_BASE) / 1_000;
+}
+
+/** Sizes the blob so that an event encodes to exactly `bytes`; fails if it cannot. */
+export function payloadOf(bytes: number): Payload {
+  const pattern = new Uint8Array(bytes).map((_, i) => (i * 31 + 7) & 0xff);
+  const label = bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} B`;
+  const size = (blob: Uint8Array) =>
+    toBinary(TestEventSchema, create(TestEventSchema, eventData(0, { bytes, label, blob }))).length;
+  let length = bytes;
+  while (length > 0 && size(pattern.subarray(0, length)) > bytes) length--;
+  const blob = pattern.slice(0, length);
+  const encoded = size(blob);
+  if (encoded !== bytes) throw new Error(`cannot make an event of exactly ${bytes} bytes (got ${encoded})`);
+  return { bytes, label, blob };
 }
 
 /** Keeps decoded data observable so that nothing is optimised away. */
@@ -69,14 +116,14 @@ export function rawDriver(nc: NatsConnection): Driver {
   return {
     variant: "raw",
     nc,
-    publish(subject, i) {
-      const payload = toBinary(TestEventSchema, create(TestEventSchema, eventData(i)));
+    publish(subject, data) {
+      const payload = toBinary(TestEventSchema, create(TestEventSchema, data));
       const h = natsHeaders();
       h.set(Headers.DataType, TestEventSchema.typeName);
       h.set(Headers.PublishedTime, new Date().toISOString());
       return js.publish(subject, payload, { headers: h });
     },
-    async drain(stream, consumer, count, confirmAcks, pending) {
+    async drain(stream, consumer, count, confirmAcks, pending, onEvent) {
       const c = await js.consumers.get(stream, consumer);
       const messages = await c.consume({ max_messages: pending });
       let n = 0;
@@ -84,6 +131,7 @@ export function rawDriver(nc: NatsConnection): Driver {
         for await (const m of messages) {
           const event = fromBinary(TestEventSchema, m.data);
           sink ^= event.text.length;
+          onEvent?.(event);
           if (confirmAcks) await m.ackAck();
           else m.ack();
           if (++n === count) break;
@@ -105,10 +153,10 @@ export function windshiftDriver(nc: NatsConnection, sdk?: OtelSdk): Driver {
   return {
     variant: sdk === undefined ? "windshift" : "windshift+sdk",
     nc,
-    publish(subject, i) {
-      return events.publish(subject, TestEventSchema, eventData(i));
+    publish(subject, data) {
+      return events.publish(subject, TestEventSchema, data);
     },
-    async drain(stream, consumer, count, confirmAcks, pending) {
+    async drain(stream, consumer, count, confirmAcks, pending, onEvent) {
       const sub = await events.subscribe(stream, consumer, {
         schema: TestEventSchema,
         maxPendingEvents: pending,
@@ -118,6 +166,7 @@ export function windshiftDriver(nc: NatsConnection, sdk?: OtelSdk): Driver {
       try {
         for await (const event of sub) {
           sink ^= event.data.text.length;
+          onEvent?.(event.data);
           await event.ack();
           if (++n === count) break;
         }

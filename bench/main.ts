@@ -5,12 +5,25 @@
  * Without `NATS_URL` it starts its own nats-server (file storage, temporary
  * store) and stops it at the end. Options:
  *
- *   --quick          a short run (about 20 s; the default takes 2–3 minutes)
+ *   --quick          a short run (under a minute; the default takes about 5 minutes)
  *   --rounds N       rounds per scenario (default 7, quick 3)
  *   --pull N         pull batch: raw max_messages = windshift maxPendingEvents (default 100)
- *   --only a,b       run only these scenarios (publish-1, publish-64, consume-confirmed,
- *                    consume-fire-and-forget)
- *   --json [path]    the report as JSON, to stdout (the table then goes to stderr) or to `path`
+ *   --only a,b       run only these scenarios (see SCENARIOS below; `--help` lists them)
+ *   --json [path]    the report as JSON, to `path` (the table still goes to stdout) or, without
+ *                    a path, to stdout (the table then goes to stderr)
+ *
+ * Scenarios (128 B events unless the id ends in -4k, 4 KiB):
+ *
+ *   publish-awaited      one publish at a time, each call timed (p50/p99/max)
+ *   publish-1, -64, -4096, publish-64-4k
+ *                        a bounded window: that many workers, each awaiting its
+ *                        publish before the next, so the window stays full
+ *   consume-confirmed, consume-fire-and-forget (and -4k)
+ *                        drain a pre-filled stream through a fresh consumer:
+ *                        decode, ack (confirmed: wait for the server's reply)
+ *   latency              publish→handler at a fixed rate (2,000 events/s): the
+ *                        variant publishes on schedule and consumes its own
+ *                        events; each carries its publish time in its payload
  *
  * Run through `npm run bench`, which builds the package, compiles bench/ to
  * .build/bench and starts node with --expose-gc (for the retained heap).
@@ -26,14 +39,25 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { createEvents } from "windshift";
 import { type NatsServer, startNatsServer } from "windshift/testing";
-import { calibratePayload, type Driver, rawDriver, type VariantName, windshiftDriver } from "./drivers.js";
+import {
+  type Driver,
+  LARGE_PAYLOAD_BYTES,
+  type Payload,
+  payloadOf,
+  rawDriver,
+  SMALL_PAYLOAD_BYTES,
+  type VariantName,
+  windshiftDriver,
+} from "./drivers.js";
 import { createOtelSdk } from "./otel-sdk.js";
 import { type BenchReport, formatReport, type Meta, type TelemetryReport } from "./report.js";
 import {
   type ConsumeStreams,
   deleteConsumeStreams,
+  type PublishMode,
   prefillConsumeStreams,
   runConsume,
+  runLatency,
   runPublish,
   type ScenarioContext,
   type ScenarioResult,
@@ -51,7 +75,19 @@ interface Args {
   only: Set<string> | undefined;
 }
 
-const SCENARIOS = ["publish-1", "publish-64", "consume-confirmed", "consume-fire-and-forget"] as const;
+const SCENARIOS = [
+  "publish-awaited",
+  "publish-1",
+  "publish-64",
+  "publish-4096",
+  "publish-64-4k",
+  "consume-confirmed",
+  "consume-fire-and-forget",
+  "consume-confirmed-4k",
+  "consume-fire-and-forget-4k",
+  "latency",
+] as const;
+type ScenarioId = (typeof SCENARIOS)[number];
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--pull N] [--only ${SCENARIOS.join(",")}] [--json [path]]`;
 
 function parseArgs(argv: readonly string[]): Args {
@@ -86,27 +122,49 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-/** Events per round, by mode. */
+/** The end-to-end latency scenario's publish rate, events per second. */
+const LATENCY_RATE = 2_000;
+
+/** Events per round, by mode and scenario. */
 const SIZES = {
   default: {
-    awaited: 10_000,
-    window: 50_000,
-    confirmed: 30_000,
-    fireAndForget: 100_000,
+    counts: {
+      "publish-awaited": 10_000,
+      "publish-1": 10_000,
+      "publish-64": 50_000,
+      "publish-4096": 40_000,
+      "publish-64-4k": 30_000,
+      "consume-confirmed": 30_000,
+      "consume-fire-and-forget": 100_000,
+      "consume-confirmed-4k": 20_000,
+      "consume-fire-and-forget-4k": 50_000,
+      latency: 2 * LATENCY_RATE,
+    },
     rounds: 7,
     microIterations: 200_000,
     microBatches: 7,
   },
   quick: {
-    awaited: 2_000,
-    window: 10_000,
-    confirmed: 8_000,
-    fireAndForget: 20_000,
+    counts: {
+      "publish-awaited": 2_000,
+      "publish-1": 2_000,
+      "publish-64": 10_000,
+      "publish-4096": 10_000,
+      "publish-64-4k": 6_000,
+      "consume-confirmed": 8_000,
+      "consume-fire-and-forget": 20_000,
+      "consume-confirmed-4k": 5_000,
+      "consume-fire-and-forget-4k": 8_000,
+      latency: LATENCY_RATE / 2,
+    },
     rounds: 3,
     microIterations: 50_000,
     microBatches: 5,
   },
-} as const;
+} as const satisfies Record<
+  string,
+  { counts: Record<ScenarioId, number>; rounds: number; microIterations: number; microBatches: number }
+>;
 
 function packageVersion(name: string): string {
   try {
@@ -134,10 +192,12 @@ async function main(): Promise<void> {
   const rounds = args.rounds ?? sizes.rounds;
   // With JSON on stdout, everything for humans goes to stderr.
   const print = args.json && args.jsonPath === undefined ? console.error : console.log;
-  const progress = (text: string) => console.error(`· ${text}`);
   const started = performance.now();
+  const progress = (text: string) =>
+    console.error(`· ${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s  ${text}`);
 
-  const payloadBytes = calibratePayload();
+  const small = payloadOf(SMALL_PAYLOAD_BYTES);
+  const large = payloadOf(LARGE_PAYLOAD_BYTES);
   assertNoSdkRegistered();
 
   let server: NatsServer | undefined;
@@ -191,7 +251,8 @@ async function main(): Promise<void> {
       commit: gitCommit(),
       mode,
       rounds,
-      payloadBytes,
+      payloadBytes: [small.bytes, large.bytes],
+      latencyRate: LATENCY_RATE,
       pullBatch: args.pull,
       gcExposed: gcAvailable(),
     };
@@ -202,33 +263,62 @@ async function main(): Promise<void> {
     const telemetryNc = drivers[1]?.nc ?? adminNc;
     const fresh = measureTelemetryCost(telemetryNc, sizes.microIterations, sizes.microBatches);
 
-    const wanted = (id: (typeof SCENARIOS)[number]) => args.only === undefined || args.only.has(id);
-    const timedScenarios: TimedScenario[] = [];
-    const consumeModes = [
-      { id: "consume-confirmed", title: "consume+decode+ack, confirmed", confirm: true, count: sizes.confirmed },
+    const wanted = (id: ScenarioId) => args.only === undefined || args.only.has(id);
+    const count = (id: ScenarioId) => sizes.counts[id];
+    const publishes: { id: ScenarioId; title: string; mode: PublishMode; payload: Payload }[] = [
+      { id: "publish-awaited", title: "publish, awaited one at a time", mode: { awaited: true }, payload: small },
+      { id: "publish-1", title: "publish, 1 in flight", mode: { window: 1 }, payload: small },
+      { id: "publish-64", title: "publish, 64 in flight", mode: { window: 64 }, payload: small },
+      { id: "publish-4096", title: "publish, 4,096 in flight", mode: { window: 4_096 }, payload: small },
+      { id: "publish-64-4k", title: "publish, 64 in flight", mode: { window: 64 }, payload: large },
+    ];
+    const consumes: { id: ScenarioId; title: string; confirm: boolean; payload: Payload }[] = [
+      { id: "consume-confirmed", title: "consume+decode+ack, confirmed", confirm: true, payload: small },
+      { id: "consume-fire-and-forget", title: "consume+decode+ack, fire-and-forget", confirm: false, payload: small },
+      { id: "consume-confirmed-4k", title: "consume+decode+ack, confirmed", confirm: true, payload: large },
       {
-        id: "consume-fire-and-forget",
+        id: "consume-fire-and-forget-4k",
         title: "consume+decode+ack, fire-and-forget",
         confirm: false,
-        count: sizes.fireAndForget,
+        payload: large,
       },
-    ] as const;
-    const consumes = consumeModes.filter((c) => wanted(c.id));
-    let streams: ConsumeStreams | undefined;
+    ];
+    const withPayload = (title: string, payload: Payload) => `${title}, ${payload.label}`;
+    const timedScenarios: TimedScenario[] = [];
+    const prefilled: ConsumeStreams[] = [];
     const scenarios: ScenarioResult[] = [];
     let after: TelemetryCost;
     try {
-      if (wanted("publish-1")) {
-        timedScenarios.push(await runPublish(ctx, "publish-1", "publish, awaited one at a time", sizes.awaited, 1));
+      for (const p of publishes.filter((p) => wanted(p.id))) {
+        timedScenarios.push(
+          await runPublish(ctx, p.id, withPayload(p.title, p.payload), count(p.id), p.mode, p.payload),
+        );
       }
-      if (wanted("publish-64")) {
-        timedScenarios.push(await runPublish(ctx, "publish-64", "publish, 64 in flight", sizes.window, 64));
-      }
-      if (consumes.length > 0) {
-        streams = await prefillConsumeStreams(ctx, Math.max(...consumes.map((c) => c.count)));
-        for (const c of consumes) {
-          timedScenarios.push(await runConsume(ctx, streams, c.id, c.title, c.count, c.confirm, args.pull));
+      for (const payload of [small, large]) {
+        const group = consumes.filter((c) => wanted(c.id) && c.payload === payload);
+        if (group.length === 0) continue;
+        const streams = await prefillConsumeStreams(ctx, Math.max(...group.map((c) => count(c.id))), payload);
+        prefilled.push(streams);
+        for (const c of group) {
+          timedScenarios.push(
+            await runConsume(ctx, streams, c.id, withPayload(c.title, payload), count(c.id), c.confirm, args.pull),
+          );
         }
+      }
+      if (wanted("latency")) {
+        const title = `latency publish→handler at ${LATENCY_RATE.toLocaleString("en-US")}/s, confirmed acks`;
+        timedScenarios.push(
+          await runLatency(
+            ctx,
+            "latency",
+            withPayload(title, small),
+            count("latency"),
+            LATENCY_RATE,
+            small,
+            true,
+            args.pull,
+          ),
+        );
       }
       if (sdk.spansExported() === 0) throw new Error("the OpenTelemetry SDK exported no spans: it was not in use");
 
@@ -239,7 +329,7 @@ async function main(): Promise<void> {
       progress("measuring retained heap (an untimed round per variant, forced GCs)");
       for (const t of timedScenarios) scenarios.push(await t.finish());
     } finally {
-      if (streams !== undefined) await deleteConsumeStreams(ctx, streams);
+      for (const streams of prefilled) await deleteConsumeStreams(ctx, streams);
     }
     const ws = (id: string) => scenarios.find((s) => s.id === id)?.variants.find((v) => v.variant === "windshift");
     // The larger of the two measurements, against the measured per-event time.
@@ -249,7 +339,7 @@ async function main(): Promise<void> {
       fresh,
       afterScenarios: after,
       publish64Percent: share((c) => c.publishNs, ws("publish-64")?.perEventUs),
-      publishAwaitedPercent: share((c) => c.publishNs, (ws("publish-1")?.latencyMs?.p50 ?? Number.NaN) * 1_000),
+      publishAwaitedPercent: share((c) => c.publishNs, (ws("publish-awaited")?.latencyMs?.p50 ?? Number.NaN) * 1_000),
       consumeConfirmedPercent: share((c) => c.consumeNs, ws("consume-confirmed")?.perEventUs),
       consumeFireAndForgetPercent: share((c) => c.consumeNs, ws("consume-fire-and-forget")?.perEventUs),
     };

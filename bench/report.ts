@@ -21,7 +21,10 @@ export interface Meta {
   readonly commit: string;
   readonly mode: "quick" | "default";
   readonly rounds: number;
-  readonly payloadBytes: number;
+  /** The encoded event sizes used (each scenario says which). */
+  readonly payloadBytes: readonly number[];
+  /** The end-to-end latency scenario's publish rate, events per second. */
+  readonly latencyRate: number;
   /** Pull batch: raw `max_messages` = windshift `maxPendingEvents`. */
   readonly pullBatch: number;
   readonly gcExposed: boolean;
@@ -82,26 +85,29 @@ export function formatReport(report: BenchReport): string {
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,
     `commit ${m.commit}; ${m.mode} run: ${m.rounds} rounds per scenario, alternating variants, medians shown; ` +
-      `payload ${m.payloadBytes} B; pull batch ${m.pullBatch}` +
+      `payloads ${m.payloadBytes.join(" and ")} B (encoded events); pull batch ${m.pullBatch}` +
       (m.durationSec === undefined ? "" : `; took ${Math.round(m.durationSec)} s`) +
       (m.gcExposed ? "" : "; no --expose-gc: no retained heap"),
     "",
   );
   const rows: string[][] = [];
+  const range = (values: readonly number[], format: (n: number) => string) =>
+    values.length === 0 ? "" : `${format(Math.min(...values))}–${format(Math.max(...values))}`;
   for (const s of report.scenarios) {
     s.variants.forEach((v, i) => {
-      const rates = v.roundsMsgsPerSec;
       rows.push([
         i === 0 ? `${s.title} (n=${s.count.toLocaleString("en-US")})` : "",
         v.variant,
         int(v.msgsPerSec),
-        `${int(Math.min(...rates))}–${int(Math.max(...rates))}`,
+        range(v.roundsMsgsPerSec, int),
         fixed(v.perEventUs, 1),
         fixed(v.latencyMs?.p50, 3),
         fixed(v.latencyMs?.p99, 3),
+        fixed(v.latencyMs?.max, 3),
         kib(v.heapPeakKiB),
-        kib(v.retainedKiB),
+        kib(v.retainedKiBPer100k),
         fixed(v.ratioToRaw, 2),
+        range(v.roundRatiosToRaw ?? [], (n) => fixed(n, 2)),
         fixed(v.ratioToNoSdk, 2),
       ]);
     });
@@ -116,13 +122,15 @@ export function formatReport(report: BenchReport): string {
         "µs/event",
         "p50 ms",
         "p99 ms",
+        "max ms",
         "heap peak Δ KiB",
-        "retained KiB",
+        "retained KiB/100k",
         "÷ raw",
+        "÷ raw rounds",
         "sdk ÷ no-sdk",
       ],
       rows,
-      new Set([2, 3, 4, 5, 6, 7, 8, 9, 10]),
+      new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
     ),
   );
   const t = report.telemetry;
@@ -131,10 +139,14 @@ export function formatReport(report: BenchReport): string {
   const pct = (n: number, what: string) => (Number.isFinite(n) ? `${n.toFixed(2)} % of ${what}` : "");
   out.push(
     "",
-    "p50/p99: per-call latency of the awaited publish over all its rounds. heap peak Δ: the most heap used during a",
-    "round (sampled every 5 ms, garbage included) minus at its start, median of the rounds; retained: heap kept by an",
-    "extra untimed round of the same size, forced GC at both ends, run after all timing (a forced GC slows V8 down).",
-    "÷ raw: median msgs/s over raw's median; sdk ÷ no-sdk: windshift+sdk over windshift.",
+    "n: events per round. N in flight: N workers, each awaiting its publish before the next. p50/p99/max: per-call",
+    "latency of the awaited publish, and publish call → handler for the latency scenario (there, msgs/s is the paced",
+    `rate achieved, ${m.latencyRate.toLocaleString("en-US")}/s asked, counted from the first publish to the last event handled), over all rounds' events.`,
+    "heap peak Δ: the most heap used during a round (sampled every 5 ms, garbage included) minus at its start, median",
+    "of the rounds. retained KiB/100k: heap kept by an extra untimed round of n events, forced GC at both ends, run",
+    "after all timing (a forced GC slows V8 down), scaled to 100,000 events; near zero means memory does not grow with",
+    "the number of events. ÷ raw: median msgs/s over raw's median; ÷ raw rounds: the lowest and highest of the",
+    "per-round ratios (each round runs raw, windshift, windshift+sdk in turn); sdk ÷ no-sdk: windshift+sdk over windshift.",
     "",
     "Telemetry with no SDK registered: the calls src/publish.ts, subscription.ts and event.ts make, against the no-op",
     `@opentelemetry/api (median of ${f.batches} batches of ${f.iterations.toLocaleString("en-US")} iterations; ` +

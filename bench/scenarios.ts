@@ -7,7 +7,7 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Events } from "windshift";
-import type { Driver, VariantName } from "./drivers.js";
+import { type Driver, eventData, type Payload, stampOf, timeOfStamp, type VariantName } from "./drivers.js";
 import { collectGarbage, heapUsed, median, percentile } from "./stats.js";
 
 /** One variant's figures in one scenario. */
@@ -19,16 +19,23 @@ export interface VariantResult {
   readonly roundsMsgsPerSec: readonly number[];
   /** Wall time per event at the median throughput, in microseconds. */
   readonly perEventUs: number;
-  /** Awaited publishes only: per-call latency over all rounds' calls. */
-  readonly latencyMs?: { readonly p50: number; readonly p99: number; readonly samples: number };
+  /**
+   * Awaited publishes: per-call latency; end-to-end latency: publish call to
+   * handler. Over all rounds' events.
+   */
+  readonly latencyMs?: { readonly p50: number; readonly p99: number; readonly max: number; readonly samples: number };
   /** Median over rounds of the highest heap used during a round minus heap used at its start, in KiB. */
   readonly heapPeakKiB: number;
   /** Median over rounds of heap used at the end of a round minus at its start (garbage included), in KiB. */
   readonly heapDeltaKiB: number;
   /** Heap still used after a full-size untimed round, both ends after a forced GC, in KiB. */
   readonly retainedKiB: number;
+  /** {@link retainedKiB} scaled to 100,000 events: what each event would leave behind if memory grew with them. */
+  readonly retainedKiBPer100k: number;
   /** This variant's median throughput over raw's. */
   readonly ratioToRaw?: number;
+  /** This variant's throughput over raw's in the same round (the rounds alternate), for each round. */
+  readonly roundRatiosToRaw?: readonly number[];
   /** windshift+sdk over windshift. */
   readonly ratioToNoSdk?: number;
 }
@@ -39,6 +46,8 @@ export interface ScenarioResult {
   readonly title: string;
   /** Events per round. */
   readonly count: number;
+  /** The encoded size of every event. */
+  readonly payloadBytes: number;
   readonly rounds: number;
   readonly variants: readonly VariantResult[];
 }
@@ -57,8 +66,19 @@ export interface ScenarioContext {
   progress(text: string): void;
 }
 
-/** The timed part of a round: resolves with per-call latencies, or nothing. */
-type Work = () => Promise<number[] | undefined>;
+/**
+ * What the timed part of a round may report besides its wall time: per-event
+ * latencies, and the seconds that count for its throughput when not all of
+ * its time does (the end-to-end latency round leaves out the subscription's
+ * start).
+ */
+interface Measured {
+  latencies?: number[];
+  seconds?: number;
+}
+
+/** The timed part of a round. */
+type Work = () => Promise<Measured | undefined>;
 
 /**
  * Runs one round of `n` events for `d`: untimed set-up, `measure(work)`,
@@ -86,26 +106,39 @@ async function timed(work: Work): Promise<Round> {
     peak = Math.max(peak, heapUsed());
   }, HEAP_SAMPLE_MS);
   const start = performance.now();
-  const latencies = await work();
+  const measured = await work();
   const seconds = (performance.now() - start) / 1000;
   clearInterval(sampler);
   const after = heapUsed();
-  const round: Round = { seconds, heapDelta: after - before, heapPeak: Math.max(peak, after) - before };
-  if (latencies !== undefined) round.latencies = latencies;
+  const round: Round = {
+    seconds: measured?.seconds ?? seconds,
+    heapDelta: after - before,
+    heapPeak: Math.max(peak, after) - before,
+  };
+  if (measured?.latencies !== undefined) round.latencies = measured.latencies;
   return round;
 }
 
-/** Heap kept by `work`, with a forced GC at both ends. */
-async function retainedBy(work: Work): Promise<number> {
+/**
+ * Heap kept by `work`, with a forced GC at both ends. Before the second,
+ * `settle` runs (the SDK exports its bounded span queue) and pending I/O
+ * callbacks get a moment, so that what remains is what the events left behind.
+ */
+async function retainedBy(work: Work, settle: () => Promise<void>): Promise<number> {
   if (!collectGarbage()) {
     await work();
+    await settle();
     return Number.NaN;
   }
   const before = heapUsed();
   await work();
+  await settle();
+  await new Promise((resolve) => setTimeout(resolve, RETAINED_SETTLE_MS));
   collectGarbage();
   return heapUsed() - before;
 }
+
+const RETAINED_SETTLE_MS = 50;
 
 /**
  * A scenario whose timed rounds are done. `finish()` adds the retained heap,
@@ -123,6 +156,7 @@ async function runRounds(
   id: string,
   title: string,
   count: number,
+  payload: Payload,
   once: Once,
   cleanup: () => Promise<void>,
 ): Promise<TimedScenario> {
@@ -144,8 +178,7 @@ async function runRounds(
       const retained = new Map<VariantName, number>();
       try {
         for (const d of ctx.drivers) {
-          retained.set(d.variant, await once(d, count, retainedBy));
-          await ctx.afterRound(d.variant);
+          retained.set(d.variant, await once(d, count, (work) => retainedBy(work, () => ctx.afterRound(d.variant))));
         }
       } finally {
         await cleanup();
@@ -153,7 +186,7 @@ async function runRounds(
       const results = ctx.drivers.map((d) =>
         summarise(d.variant, count, rounds.get(d.variant) ?? [], retained.get(d.variant) ?? Number.NaN),
       );
-      return { id, title, count, rounds: ctx.rounds, variants: withRatios(results) };
+      return { id, title, count, payloadBytes: payload.bytes, rounds: ctx.rounds, variants: withRatios(results) };
     },
   };
 }
@@ -169,26 +202,35 @@ function summarise(variant: VariantName, count: number, rounds: readonly Round[]
     heapPeakKiB: median(rounds.map((r) => r.heapPeak)) / 1024,
     heapDeltaKiB: median(rounds.map((r) => r.heapDelta)) / 1024,
     retainedKiB: retained / 1024,
+    retainedKiBPer100k: (retained / 1024) * (100_000 / count),
   };
   const latencies = rounds.flatMap((r) => r.latencies ?? []);
   if (latencies.length === 0) return base;
   latencies.sort((a, b) => a - b);
   return {
     ...base,
-    latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), samples: latencies.length },
+    latencyMs: {
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      max: latencies[latencies.length - 1] as number,
+      samples: latencies.length,
+    },
   };
 }
 
 function withRatios(results: VariantResult[]): VariantResult[] {
-  const raw = results.find((r) => r.variant === "raw")?.msgsPerSec;
+  const raw = results.find((r) => r.variant === "raw");
   const noSdk = results.find((r) => r.variant === "windshift")?.msgsPerSec;
   return results.map((r) => {
     if (r.variant === "raw" || raw === undefined) return r;
-    const ratioToRaw = r.msgsPerSec / raw;
+    const ratios = {
+      ratioToRaw: r.msgsPerSec / raw.msgsPerSec,
+      roundRatiosToRaw: r.roundsMsgsPerSec.map((rate, i) => rate / (raw.roundsMsgsPerSec[i] ?? Number.NaN)),
+    };
     if (r.variant === "windshift+sdk" && noSdk !== undefined) {
-      return { ...r, ratioToRaw, ratioToNoSdk: r.msgsPerSec / noSdk };
+      return { ...r, ...ratios, ratioToNoSdk: r.msgsPerSec / noSdk };
     }
-    return { ...r, ratioToRaw };
+    return { ...r, ...ratios };
   });
 }
 
@@ -196,40 +238,59 @@ function rate(count: number, r: Round): string {
   return `${Math.round(count / r.seconds).toLocaleString("en-US")}/s`;
 }
 
-/** Publishes `count` events with at most `window` in flight; `window` 1 records each call's latency. */
-async function publishMany(d: Driver, subject: string, count: number, window: number): Promise<number[] | undefined> {
-  if (window === 1) {
+/** How a publish scenario keeps events in flight. */
+export type PublishMode = { readonly awaited: true } | { readonly window: number };
+
+/**
+ * Publishes `count` events: awaited one at a time, recording each call's
+ * latency, or with `window` workers that each await their publish before
+ * starting the next (so exactly `window` are in flight until the end).
+ */
+async function publishMany(
+  d: Driver,
+  subject: string,
+  count: number,
+  mode: PublishMode,
+  payload: Payload,
+): Promise<Measured | undefined> {
+  if ("awaited" in mode) {
     const latencies = new Array<number>(count);
     for (let i = 0; i < count; i++) {
       const start = performance.now();
-      await d.publish(subject, i);
+      await d.publish(subject, eventData(i, payload));
       latencies[i] = performance.now() - start;
     }
-    return latencies;
+    return { latencies };
   }
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < count) await d.publish(subject, next++);
+    while (next < count) {
+      const i = next++;
+      await d.publish(subject, eventData(i, payload));
+    }
   };
-  await Promise.all(Array.from({ length: Math.min(window, count) }, worker));
+  await Promise.all(Array.from({ length: Math.min(mode.window, count) }, worker));
   return undefined;
 }
 
-/** Publish scenario: awaited one at a time (`window` 1) or with `window` in flight, into a purged stream. */
+const safeName = (id: string) => id.replace(/[^A-Za-z0-9]/g, "_");
+
+/** Publish scenario: awaited one at a time or with a window in flight, into a purged stream. */
 export async function runPublish(
   ctx: ScenarioContext,
   id: string,
   title: string,
   count: number,
-  window: number,
+  mode: PublishMode,
+  payload: Payload,
 ): Promise<TimedScenario> {
-  const stream = `${ctx.prefix}_${id.replace(/[^A-Za-z0-9]/g, "_")}`;
+  const stream = `${ctx.prefix}_${safeName(id)}`;
   const subject = `${stream}.created`;
   await ctx.admin.ensureStream(stream, { subjects: [`${stream}.>`] });
   const jsm = await jetstreamManager(ctx.adminNc);
   const once: Once = async (d, n, measure) => {
     await jsm.streams.purge(stream);
-    const result = await measure(() => publishMany(d, subject, n, window));
+    const result = await measure(() => publishMany(d, subject, n, mode, payload));
     // Not timed: check that every event was stored.
     const info = await jsm.streams.info(stream);
     if (info.state.messages !== n) {
@@ -241,26 +302,31 @@ export async function runPublish(
     await jsm.streams.delete(stream).catch(() => {});
   };
   try {
-    return await runRounds(ctx, id, title, count, once, cleanup);
+    return await runRounds(ctx, id, title, count, payload, once, cleanup);
   } catch (err) {
     await cleanup();
     throw err;
   }
 }
 
-/** Streams pre-filled once for the consume scenarios. */
+/** Streams pre-filled once for the consume scenarios of one payload size. */
 export interface ConsumeStreams {
   /** Events as windshift without an SDK (or the raw publisher) writes them: no trace headers. */
   readonly plain: string;
   /** Events published by windshift with the SDK: they carry a trace context to continue. */
   readonly traced: string;
   readonly count: number;
+  readonly payload: Payload;
 }
 
-/** Pre-fills the consume streams with `count` events each (untimed), 256 in flight. */
-export async function prefillConsumeStreams(ctx: ScenarioContext, count: number): Promise<ConsumeStreams> {
-  const plain = `${ctx.prefix}_consume_plain`;
-  const traced = `${ctx.prefix}_consume_traced`;
+/** Pre-fills two consume streams with `count` events each of `payload`'s size (untimed), 256 in flight. */
+export async function prefillConsumeStreams(
+  ctx: ScenarioContext,
+  count: number,
+  payload: Payload,
+): Promise<ConsumeStreams> {
+  const plain = `${ctx.prefix}_consume_plain_${payload.bytes}`;
+  const traced = `${ctx.prefix}_consume_traced_${payload.bytes}`;
   const byVariant = (v: VariantName) => ctx.drivers.find((d) => d.variant === v);
   for (const [stream, driver] of [
     [plain, byVariant("windshift") ?? byVariant("raw")],
@@ -268,11 +334,13 @@ export async function prefillConsumeStreams(ctx: ScenarioContext, count: number)
   ] as const) {
     if (driver === undefined) throw new Error("no driver to pre-fill the consume streams");
     await ctx.admin.ensureStream(stream, { subjects: [`${stream}.>`] });
-    await publishMany(driver, `${stream}.created`, count, 256);
+    await publishMany(driver, `${stream}.created`, count, { window: 256 }, payload);
     await ctx.afterRound(driver.variant);
   }
-  ctx.progress(`pre-filled ${plain} and ${traced} with ${count.toLocaleString("en-US")} events each`);
-  return { plain, traced, count };
+  ctx.progress(
+    `pre-filled ${plain} and ${traced} with ${count.toLocaleString("en-US")} events of ${payload.label} each`,
+  );
+  return { plain, traced, count, payload };
 }
 
 /** Deletes the consume streams. */
@@ -296,7 +364,7 @@ export async function runConsume(
   let serial = 0;
   const once: Once = async (d, n, measure) => {
     const stream = d.variant === "windshift+sdk" ? streams.traced : streams.plain;
-    const consumer = `${id.replace(/[^A-Za-z0-9]/g, "_")}_${serial++}`;
+    const consumer = `${safeName(id)}_${serial++}`;
     await ctx.admin.ensureConsumer(stream, {
       name: consumer,
       from: { start: true },
@@ -313,10 +381,138 @@ export async function runConsume(
       await jsm.consumers.delete(stream, consumer).catch(() => {});
     }
   };
-  return runRounds(ctx, id, title, count, once, async () => {});
+  return runRounds(ctx, id, title, count, streams.payload, once, async () => {});
 }
 
-/** Fails unless the server saw the first `n` events acked (fire-and-forget acks may need a moment). */
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Publishes `count` events at `rate` per second, on schedule from the start:
+ * at every timer tick, as many as are due by then (so up to a millisecond's
+ * worth at once), none awaited before the next. Each event carries the time of
+ * its own publish call.
+ */
+async function pacedPublish(
+  d: Driver,
+  subject: string,
+  count: number,
+  rate: number,
+  payload: Payload,
+  epoch: number,
+): Promise<void> {
+  const calls: Promise<unknown>[] = [];
+  const start = performance.now();
+  let i = 0;
+  for (;;) {
+    const due = Math.min(count, Math.floor(((performance.now() - start) * rate) / 1_000) + 1);
+    for (; i < due; i++) calls.push(d.publish(subject, eventData(i, payload, stampOf(performance.now(), epoch))));
+    if (i === count) break;
+    await sleep(Math.max(0, start + (i * 1_000) / rate - performance.now()));
+  }
+  await Promise.all(calls);
+}
+
+/**
+ * One end-to-end latency round: subscribes, waits for the subscription to be
+ * pulling, then publishes at `rate` per second while the handler records, for
+ * each event, now minus the publish time the event carries. Its throughput
+ * counts from the first publish to the last event handled.
+ */
+async function latencyRound(
+  d: Driver,
+  stream: string,
+  consumer: string,
+  count: number,
+  rate: number,
+  payload: Payload,
+  confirmAcks: boolean,
+  pending: number,
+): Promise<Measured> {
+  const epoch = performance.now();
+  const latencies = new Array<number>(count);
+  let received = 0;
+  const drained = d.drain(stream, consumer, count, confirmAcks, pending, (event) => {
+    latencies[received++] = performance.now() - timeOfStamp(event.number, epoch);
+  });
+  await Promise.race([drained, sleep(SUBSCRIBE_SETTLE_MS)]);
+  const start = performance.now();
+  const deadlineMs = (count * 1_000) / rate + LATENCY_GRACE_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${d.variant}: ${received} of ${count} events handled after ${deadlineMs} ms`)),
+      deadlineMs,
+    );
+  });
+  try {
+    await Promise.race([
+      Promise.all([drained, pacedPublish(d, `${stream}.created`, count, rate, payload, epoch)]),
+      deadline,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  const seconds = (performance.now() - start) / 1_000;
+  if (received !== count) throw new Error(`${d.variant}: ${received} of ${count} events handled`);
+  return { latencies, seconds };
+}
+
+/** How long a latency round lets the subscription start before publishing (not in its throughput). */
+const SUBSCRIBE_SETTLE_MS = 200;
+/** How long after the last scheduled publish a latency round may take before it fails. */
+const LATENCY_GRACE_MS = 15_000;
+
+/**
+ * End-to-end latency: each round publishes `count` events at `rate` per
+ * second into a purged stream, through the variant's own publisher, while
+ * the same variant consumes them (`confirmAcks` as given).
+ */
+export async function runLatency(
+  ctx: ScenarioContext,
+  id: string,
+  title: string,
+  count: number,
+  rate: number,
+  payload: Payload,
+  confirmAcks: boolean,
+  pending: number,
+): Promise<TimedScenario> {
+  const stream = `${ctx.prefix}_${safeName(id)}`;
+  await ctx.admin.ensureStream(stream, { subjects: [`${stream}.>`] });
+  const jsm = await jetstreamManager(ctx.adminNc);
+  let serial = 0;
+  const once: Once = async (d, n, measure) => {
+    await jsm.streams.purge(stream);
+    const firstSeq = (await jsm.streams.info(stream)).state.last_seq + 1;
+    const consumer = `${safeName(id)}_${serial++}`;
+    await ctx.admin.ensureConsumer(stream, {
+      name: consumer,
+      from: { start: true },
+      maxPendingEvents: Math.max(1_000, pending),
+    });
+    try {
+      const result = await measure(() => latencyRound(d, stream, consumer, n, rate, payload, confirmAcks, pending));
+      await verifyAcked(jsm, stream, consumer, firstSeq + n - 1, `${id}/${d.variant}`);
+      return result;
+    } finally {
+      await jsm.consumers.delete(stream, consumer).catch(() => {});
+    }
+  };
+  const cleanup = async () => {
+    await jsm.streams.delete(stream).catch(() => {});
+  };
+  try {
+    return await runRounds(ctx, id, title, count, payload, once, cleanup);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/**
+ * Fails unless the server saw every event up to stream sequence `n` acked
+ * (fire-and-forget acks may need a moment).
+ */
 async function verifyAcked(
   jsm: Awaited<ReturnType<typeof jetstreamManager>>,
   stream: string,
