@@ -129,6 +129,7 @@ const TERM = new TextEncoder().encode("+TERM");
 // JetStream spells "work in progress" +WPI.
 export const WIP = new TextEncoder().encode("+WPI");
 const DEFAULT_SETTLE_TIMEOUT_MS = 2_000;
+const SETTLED: Promise<void> = Promise.resolve();
 const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
 const PUBLISHED_TIME_KEY = Headers.PublishedTime.toLowerCase();
 const MSG_ID_KEY = Headers.MsgId.toLowerCase();
@@ -277,7 +278,32 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   ack(options?: SettleOptions): Promise<void> {
+    if (options === undefined && !this.#settler.confirm && this.#span === undefined) return this.#quickAck();
     return this.#settle("ack", ACK, options, SETTLE_KNOWN);
+  }
+
+  /**
+   * The common fire-and-forget ack without a span: one publish, done
+   * synchronously, without the async machinery a confirmed ack needs.
+   */
+  #quickAck(): Promise<void> {
+    if (this.#state !== State.Pending) return this.#settle("ack", ACK, undefined, SETTLE_KNOWN);
+    const settler = this.#settler;
+    try {
+      settler.nc.publish(this.#reply, ACK);
+    } catch (err) {
+      const failure = isClosed(err)
+        ? new SettleFailures("ack", this.id).closed()
+        : toWindshiftError(err, `ack of event ${this.id}`);
+      settler.telemetry.operationDuration.record(0, settler.settleAttributes("ack", errorType(failure)));
+      return Promise.reject(failure);
+    }
+    this.#state = State.Settled;
+    settler.settled(this);
+    const now = performance.now();
+    settler.telemetry.operationDuration.record(0, settler.settleAttributes("ack", undefined));
+    this.endProcessing(now);
+    return SETTLED;
   }
 
   reject(options?: RejectOptions): Promise<void> {
@@ -319,14 +345,11 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
    * Ends the process span (once): on settlement, when the subscription closes
    * with the event unsettled, or when it was given up on.
    */
-  endProcessing(): void {
+  endProcessing(now = performance.now()): void {
     if (this.#spanEnded) return;
     this.#spanEnded = true;
     this.#span?.end();
-    this.#settler.telemetry.processDuration.record(
-      (performance.now() - this.#handedOutAt) / 1000,
-      this.#settler.metricAttributes(),
-    );
+    this.#settler.telemetry.processDuration.record((now - this.#handedOutAt) / 1000, this.#settler.metricAttributes());
   }
 
   #startSettleSpan(operation: SettleOperation): Span | undefined {

@@ -28,6 +28,19 @@ const EMPTY: HeaderMap = new Map();
 /** Reads all headers once: every later lookup is a map hit instead of a scan. */
 export function toHeaderMap(headers: MsgHdrs | undefined): HeaderMap {
   if (headers === undefined) return EMPTY;
+  // nats.js keeps its headers in a public Map; reading it directly avoids a
+  // filtered copy of the key list per lookup. Anything else goes the long way.
+  const inner = (headers as { headers?: unknown }).headers;
+  if (inner instanceof Map) {
+    if (inner.size === 0) return EMPTY;
+    const map = new Map<string, string>();
+    for (const [key, values] of inner as Map<string, string[]>) {
+      const lower = key.toLowerCase();
+      const value = values[0];
+      if (value !== undefined && !map.has(lower)) map.set(lower, value);
+    }
+    return map;
+  }
   const keys = headers.keys();
   if (keys.length === 0) return EMPTY;
   const map = new Map<string, string>();
