@@ -399,7 +399,9 @@ describe("metrics", () => {
         .filter((p) => p.attributes["messaging.operation.name"] === name)
         .reduce((n, p) => n + (p.value as Histogram).count, 0);
     expect([count("publish"), count("ack"), count("term"), count("process")]).toEqual([4, 2, 1, 0]);
-    expect((ops.points[0]?.value as Histogram).buckets.boundaries).toEqual([
+    const first = ops.points[0];
+    if (first === undefined) throw new Error("no operation duration was recorded");
+    expect((first.value as Histogram).buckets.boundaries).toEqual([
       0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10,
     ]);
 
