@@ -6,15 +6,15 @@
  * `dist/` (so the helpers are the real ones; the sequence is copied):
  *
  * - publish: `publish()` in src/publish.ts: the `tracing()` check,
- *   `context.active()`, `injectTraceContext`, the cached metric attributes,
- *   `sent.add`, `operationDuration.record`;
+ *   `context.active()`, `injectTraceContext`, the start time, and the metrics
+ *   when `metering`;
  * - process: `#toEvent` in src/subscription.ts: `extractTraceContext` over the
- *   header map, the `tracing()` check, `consumed.add`, the hand-out time;
- * - settle: `ack()` in src/event.ts (the settle span check, the cached settle
- *   attributes, `operationDuration.record`) and `endProcessing()`
- *   (`processDuration.record`).
+ *   header map, the `tracing()` check, and the metrics when `metering`;
+ * - settle: the fire-and-forget `ack()` in src/event.ts and `endProcessing()`:
+ *   the metrics when `metering`.
  *
- * With no SDK, no span objects or span attributes are built at all. Keep this
+ * With no SDK, no span objects, span attributes or metric calls are made at
+ * all. Keep this
  * in step with those files when they change.
  *
  * @module
@@ -77,30 +77,35 @@ export function measureTelemetryCost(nc: NatsConnection, iterations: number, bat
     return a;
   };
 
+  // Metrics work is guarded by `t.metering`, false with no SDK (the metrics
+  // API binds meters when they are created), exactly as in src/.
   const publishPath = (): unknown => {
     const parent = context.active();
     const traced = t.tracing();
     injectTraceContext(parent, h);
     const started = performance.now();
-    const metricAttributes = t.publishAttributes("bench", undefined);
-    t.sent.add(1, metricAttributes);
-    t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
+    if (t.metering) {
+      const metricAttributes = t.publishAttributes("bench", undefined);
+      t.sent.add(1, metricAttributes);
+      t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
+    }
     return traced;
   };
 
   const processPath = (): { context: Context; handedOutAt: number } => {
     const producer = extractTraceContext(toHeaderMap(h));
     if (t.tracing()) throw new Error("unreachable");
-    const handedOutAt = performance.now();
-    t.consumed.add(1, settleBase);
+    const handedOutAt = t.metering ? performance.now() : 0;
+    if (t.metering) t.consumed.add(1, settleBase);
     return { context: producer, handedOutAt };
   };
 
   const settlePath = (event: { context: Context; handedOutAt: number }): void => {
-    const traced = t.tracing();
-    const started = performance.now();
-    t.operationDuration.record((performance.now() - started) / 1000, settleAttrs("ack"));
-    if (!traced) t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
+    if (t.tracing()) throw new Error("unreachable");
+    if (t.metering) {
+      t.operationDuration.record(0, settleAttrs("ack"));
+      t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
+    }
   };
 
   // Events are processed ahead of time so that the settle loop times settling alone.

@@ -118,12 +118,14 @@ export interface Settler {
   settleAttributes(operation: string, errorType: string | undefined): Attributes;
   /** Called once an event is acked or rejected. */
   settled(event: EventImpl): void;
+  /** Sends a fire-and-forget ack with the next batch (one socket write for many). */
+  queueAck(reply: string): void;
 }
 
 /** How the subscription decodes `data`. */
 export type Decoder = { schema: DescMessage } | { registry: Registry } | undefined;
 
-const ACK = new TextEncoder().encode("+ACK");
+export const ACK = new TextEncoder().encode("+ACK");
 const NAK = new TextEncoder().encode("-NAK");
 const TERM = new TextEncoder().encode("+TERM");
 // JetStream spells "work in progress" +WPI.
@@ -166,7 +168,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   #dataError: unknown;
   #state = State.Pending;
   readonly #span: Span | undefined;
-  readonly #handedOutAt = performance.now();
+  readonly #handedOutAt: number;
   #spanEnded = false;
 
   constructor(
@@ -194,6 +196,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     this.payload = init.payload;
     this.context = init.context;
     this.#span = init.span;
+    this.#handedOutAt = settler.telemetry.metering ? performance.now() : 0;
     this.touchedAt = init.receivedAt;
     this.#reply = init.reply;
     this.#raw = init.headers;
@@ -283,26 +286,24 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   /**
-   * The common fire-and-forget ack without a span: one publish, done
-   * synchronously, without the async machinery a confirmed ack needs.
+   * The common fire-and-forget ack without a span: queued for the
+   * subscription's next batch of acks and settled at once, without the async
+   * machinery a confirmed ack needs.
    */
   #quickAck(): Promise<void> {
     if (this.#state !== State.Pending) return this.#settle("ack", ACK, undefined, SETTLE_KNOWN);
     const settler = this.#settler;
-    try {
-      settler.nc.publish(this.#reply, ACK);
-    } catch (err) {
-      const failure = isClosed(err)
-        ? new SettleFailures("ack", this.id).closed()
-        : toWindshiftError(err, `ack of event ${this.id}`);
-      settler.telemetry.operationDuration.record(0, settler.settleAttributes("ack", errorType(failure)));
+    const t = settler.telemetry;
+    if (settler.nc.isClosed()) {
+      const failure = new SettleFailures("ack", this.id).closed();
+      if (t.metering) t.operationDuration.record(0, settler.settleAttributes("ack", errorType(failure)));
       return Promise.reject(failure);
     }
+    settler.queueAck(this.#reply);
     this.#state = State.Settled;
     settler.settled(this);
-    const now = performance.now();
-    settler.telemetry.operationDuration.record(0, settler.settleAttributes("ack", undefined));
-    this.endProcessing(now);
+    if (t.metering) t.operationDuration.record(0, settler.settleAttributes("ack", undefined));
+    this.endProcessing();
     return SETTLED;
   }
 
@@ -345,11 +346,14 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
    * Ends the process span (once): on settlement, when the subscription closes
    * with the event unsettled, or when it was given up on.
    */
-  endProcessing(now = performance.now()): void {
+  endProcessing(): void {
     if (this.#spanEnded) return;
     this.#spanEnded = true;
     this.#span?.end();
-    this.#settler.telemetry.processDuration.record((now - this.#handedOutAt) / 1000, this.#settler.metricAttributes());
+    const t = this.#settler.telemetry;
+    if (t.metering) {
+      t.processDuration.record((performance.now() - this.#handedOutAt) / 1000, this.#settler.metricAttributes());
+    }
   }
 
   #startSettleSpan(operation: SettleOperation): Span | undefined {
@@ -501,10 +505,12 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       throw err;
     } finally {
       span?.end();
-      settler.telemetry.operationDuration.record(
-        (performance.now() - started) / 1000,
-        settler.settleAttributes(operation, failure === undefined ? undefined : errorType(failure)),
-      );
+      if (settler.telemetry.metering) {
+        settler.telemetry.operationDuration.record(
+          (performance.now() - started) / 1000,
+          settler.settleAttributes(operation, failure === undefined ? undefined : errorType(failure)),
+        );
+      }
     }
   }
 }

@@ -203,16 +203,18 @@ export async function publish<Desc extends DescMessage>(
       span.setAttribute(Attr.Stream, published.stream);
       if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
     }
-    metricAttributes = t.publishAttributes(published.stream, undefined);
+    if (t.metering) metricAttributes = t.publishAttributes(published.stream, undefined);
     return published;
   } catch (err) {
     if (span !== undefined) failSpan(span, err);
-    metricAttributes = t.publishAttributes(undefined, errorType(err));
+    if (t.metering) metricAttributes = t.publishAttributes(undefined, errorType(err));
     throw err;
   } finally {
     span?.end();
-    t.sent.add(1, metricAttributes);
-    t.operationDuration.record(secondsSince(started), metricAttributes);
+    if (metricAttributes !== undefined) {
+      t.sent.add(1, metricAttributes);
+      t.operationDuration.record(secondsSince(started), metricAttributes);
+    }
   }
 }
 

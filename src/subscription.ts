@@ -5,7 +5,7 @@ import type { Attributes, Span } from "@opentelemetry/api";
 import { abortError, raceAbort } from "./abort.js";
 import { assertRegistry, assertSchema } from "./codec.js";
 import { ErrorCode, validationError, type WindshiftError } from "./errors.js";
-import { type Decoder, type Event, EventImpl, type Settler } from "./event.js";
+import { ACK, type Decoder, type Event, EventImpl, type Settler } from "./event.js";
 import type { Logger } from "./logger.js";
 import { assertName } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
@@ -232,6 +232,21 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   /** The id the consumer would resume from if it had to be recreated. */
   #resumeFrom = 1;
   #drained: (() => void) | undefined;
+  /** Fire-and-forget acks waiting for the next batch. */
+  #acks: string[] = [];
+  /** Publishes the queued acks; nats.js then writes them to the socket in one go. */
+  readonly #flushAcks = (): void => {
+    const acks = this.#acks;
+    if (acks.length === 0) return;
+    this.#acks = [];
+    for (const reply of acks) {
+      try {
+        this.nc.publish(reply, ACK);
+      } catch {
+        // The connection closed: these events are redelivered after their processing timeout.
+      }
+    }
+  };
   readonly #onAbort = (): void => {
     void this.close();
   };
@@ -376,6 +391,13 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     }
   }
 
+  queueAck(reply: string): void {
+    this.#acks.push(reply);
+    // One batch per turn of the event loop: acking in a loop otherwise costs a
+    // socket write per event.
+    if (this.#acks.length === 1) setImmediate(this.#flushAcks);
+  }
+
   settled(event: EventImpl): void {
     if (this.#inFlight.get(event.id) === event) this.#inFlight.delete(event.id);
     if (this.#inFlight.size === 0) this.#drained?.();
@@ -488,7 +510,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
       this,
       this.#opts.decoder,
     );
-    t.consumed.add(1, this.metricAttributes());
+    if (t.metering) t.consumed.add(1, this.metricAttributes());
     this.#inFlight.get(event.id)?.endProcessing();
     this.#inFlight.set(event.id, event);
     if (event.id >= this.#resumeFrom) this.#resumeFrom = event.id + 1;
@@ -528,6 +550,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     if (this.#closing) return this.closed;
     this.#closing = true;
     this.#opts.signal?.removeEventListener("abort", this.#onAbort);
+    this.#flushAcks();
     this.#puller?.stop();
     // Give back what was received but never handed out, so it is redelivered now
     // rather than after the processing timeout. The naks go out only after the

@@ -3,6 +3,7 @@ import {
   type Attributes,
   type Context,
   type Counter,
+  createNoopMeter,
   type Histogram,
   type Link,
   type MeterProvider,
@@ -66,6 +67,12 @@ export interface Telemetry {
    * second until an SDK shows up.
    */
   tracing(): boolean;
+  /**
+   * Whether metrics go anywhere. The metrics API has no proxy: a meter taken
+   * before an SDK is registered stays a no-op, so this is decided once, and
+   * while it is false no metric work (attributes, clock readings) is done.
+   */
+  readonly metering: boolean;
   /** Metric attributes of a publish, cached per stream (and per error type). */
   publishAttributes(stream: string | undefined, errorType: string | undefined): Attributes;
 }
@@ -85,6 +92,7 @@ export function createTelemetry(
   let tracing = !(provider instanceof ProxyTracerProvider);
   let checkedAt = Number.NEGATIVE_INFINITY;
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(NAME, VERSION);
+  const metering = meter.constructor !== createNoopMeter().constructor;
   const histogram = (name: string, description: string) =>
     meter.createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: DURATION_BUCKETS } });
   let cachedServer = "";
@@ -93,6 +101,7 @@ export function createTelemetry(
   let publishCacheFor: Attributes | undefined;
   return {
     tracer,
+    metering,
     traceProcessing: options.traceProcessing,
     recordBodySize: options.recordBodySize,
     sent: meter.createCounter("messaging.client.sent.messages", {
