@@ -141,14 +141,17 @@ export class Requester {
   /**
    * A request in flight when the connection drops will get no reply: fail it
    * now (its outcome is unknown) instead of after its whole timeout, so that a
-   * retry can go out as soon as the connection is back.
+   * retry can go out as soon as the connection is back. The same for requests
+   * sent while disconnected: nats.js replays them after the reconnect, but a
+   * server that has just restarted may drop them without a word (measured:
+   * the reply never came and the publish waited out its 5 s timeout).
    */
   async #watchDisconnects(): Promise<void> {
     const status = this.#nc.status();
     this.#status = status as unknown as { stop(): void };
     for await (const s of status) {
       if (this.#closed) return;
-      if (s.type !== "disconnect") continue;
+      if (s.type !== "disconnect" && s.type !== "reconnect") continue;
       for (const [token, p] of this.#pending) {
         this.#settle(token);
         p.reject(p.failures.timeout());
