@@ -82,14 +82,16 @@ it("losing quorum: publishes fail with PUBLISH_TIMEOUT, succeed after recovery, 
 
   const restartAt = performance.now();
   await Promise.all(followers.map((n) => n.restart()));
-  await cluster.waitForMetaLeader({ timeoutMs: 30_000 });
+  // nats-server 2.9.10 sometimes takes well over 30 s to agree on a meta leader after
+  // a quorum loss (seen in CI); the recovery figure below is what the SDK adds.
+  await cluster.waitForMetaLeader({ timeoutMs: 90_000 });
   // The first publish that goes through marks the recovery.
   const probe = await waitFor(
     () =>
       events
         .publish(`${stream}.q`, TestEventSchema, { text: "probe" }, { idempotencyKey: "probe", timeoutMs: 1_000 })
         .catch(() => undefined),
-    { timeoutMs: 60_000, intervalMs: 100, what: "a publish to succeed after the nodes came back" },
+    { timeoutMs: 90_000, intervalMs: 100, what: "a publish to succeed after the nodes came back" },
   );
   history.published({ key: "probe", subject: `${stream}.q`, id: probe.id });
   const recoveredMs = since(restartAt);
@@ -131,4 +133,4 @@ it("losing quorum: publishes fail with PUBLISH_TIMEOUT, succeed after recovery, 
   // The stream exists the whole time: a stream without a leader is not "no
   // stream captures the subject" (what UNBOUND_SUBJECT tells the caller).
   expect(failures.counts.get(ErrorCode.UnboundSubject), `failures: ${failures}`).toBeUndefined();
-}, 150_000);
+}, 240_000);
