@@ -72,7 +72,9 @@ it("killing the stream leader while publishing with retry: every acked publish i
     lanes: 8,
     perLane: 500,
     history,
-    retry: true,
+    // A budget longer than the slowest election seen here (18 s), so that a slow
+    // election shows as a stall, not as failed publishes.
+    retry: { maxRetryTime: 60_000 },
     ratePerSecond: 1_000,
     gaps,
   });
@@ -133,7 +135,9 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
     lanes: 4,
     perLane: 100_000,
     history,
-    retry: true,
+    // A budget longer than the slowest election seen here (18 s), so that a slow
+    // election shows as a stall, not as failed publishes.
+    retry: { maxRetryTime: 60_000 },
     ratePerSecond: 500,
     stop: () => stop,
   });
