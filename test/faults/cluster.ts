@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { findNatsServer } from "../../src/testing/index.js";
+import { holdFor } from "../helpers.js";
 
 /** One server of a {@link Cluster}. */
 export interface ClusterNode {
@@ -373,7 +374,7 @@ async function poll<T>(timeoutMs: number, what: string, check: () => Promise<T |
     const value = await check();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await holdFor(50); // the poll interval
   }
 }
 

@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import { createEvents, ErrorCode } from "../../src/index.js";
-import { uniqueName, waitFor } from "../helpers.js";
+import { holdFor, uniqueName, waitFor } from "../helpers.js";
 import { type Cluster, type ClusterNode, startCluster } from "./cluster.js";
 import { History } from "./history.js";
 import { codeOf, connectTo, publishLanes, readStreamKeys, report, since, Tally } from "./support.js";
@@ -77,7 +77,7 @@ it("losing quorum: publishes fail with PUBLISH_TIMEOUT, succeed after recovery, 
     }
     // At most two attempts a second: a fast failure must not spin (pacing, not a wait for a condition).
     const rest = 500 - (performance.now() - attemptAt);
-    if (rest > 0) await new Promise((resolve) => setTimeout(resolve, rest));
+    if (rest > 0) await holdFor(rest);
   }
 
   const restartAt = performance.now();

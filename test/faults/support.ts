@@ -18,6 +18,7 @@ import {
   type Subscription,
   type SubscriptionStatus,
 } from "../../src/index.js";
+import { holdFor } from "../helpers.js";
 import type { History } from "./history.js";
 
 /** Prints one line the CI log collector picks up: `[faults] <scenario>: <facts>`. */
@@ -133,7 +134,7 @@ export async function publishLanes(events: Events, o: LaneOptions): Promise<Lane
         // Pacing is a load shape: the passing of time is the point here.
         next += intervalMs;
         const wait = next - performance.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (wait > 0) await holdFor(wait); // pacing to the asked rate
       }
       const key = `${prefix}${k}-${i}`;
       const options: PublishOptions = { idempotencyKey: key };
