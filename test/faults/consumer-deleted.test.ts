@@ -4,37 +4,19 @@
  * `onConsumerDeleted: "recreate"` the durable comes back from its last known
  * configuration and position.
  */
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import { createEvents, ErrorCode, type Event, type Events } from "../../src/index.js";
-import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
+import { createEvents, ErrorCode, type Event } from "../../src/index.js";
 import { nextEvent, uniqueName, waitFor, windshiftError } from "../helpers.js";
 import { recordingLogger } from "../log.js";
-import { collectStatuses, connectTo, report, since, within } from "./support.js";
+import { collectStatuses, report, since, useFaultServer, within } from "./support.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-let events: Events;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connectTo(server.url);
-  jsm = await jetstreamManager(nc);
-  events = createEvents(nc);
-});
-
-afterAll(async () => {
-  await nc?.close().catch(() => {});
-  await server?.stop();
-});
+const env = useFaultServer();
 
 async function setup(prefix: string): Promise<string> {
   const stream = uniqueName(prefix);
-  await events.ensureStream(stream, { subjects: [`${stream}.>`] });
-  await events.ensureConsumer(stream, {
+  await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
+  await env.events.ensureConsumer(stream, {
     name: "worker",
     subjects: [`${stream}.a`],
     from: { start: true },
@@ -45,7 +27,7 @@ async function setup(prefix: string): Promise<string> {
 
 async function publish(stream: string, from: number, to: number): Promise<void> {
   for (let i = from; i <= to; i++) {
-    await events.publish(`${stream}.a`, TestEventSchema, { text: `e${i}` }, { idempotencyKey: `e${i}` });
+    await env.events.publish(`${stream}.a`, TestEventSchema, { text: `e${i}` }, { idempotencyKey: `e${i}` });
   }
 }
 
@@ -53,7 +35,7 @@ it("deleting the consumer ends the iteration with NOT_FOUND (the default policy)
   const started = performance.now();
   const stream = await setup("deleted");
   const logger = recordingLogger();
-  const client = createEvents(nc, { logger });
+  const client = createEvents(env.nc, { logger });
   await publish(stream, 1, 3);
   const sub = await client.subscribe(stream, "worker", { schema: TestEventSchema });
   const statuses = collectStatuses(sub);
@@ -62,7 +44,7 @@ it("deleting the consumer ends the iteration with NOT_FOUND (the default policy)
   // The loop now waits on a pull the server holds open.
   const next = windshiftError(within(it.next(), 20_000, "the iteration to end"));
   const fault = performance.now();
-  await jsm.consumers.delete(stream, "worker");
+  await env.jsm.consumers.delete(stream, "worker");
   const err = await next;
   const endedMs = since(fault);
   report("consumer-deleted", { policy: "error", endedAfterMs: endedMs, tookMs: since(started) });
@@ -81,20 +63,20 @@ it('onConsumerDeleted: "recreate" brings the durable back from its last known co
   const started = performance.now();
   const stream = await setup("recreate");
   await publish(stream, 1, 10);
-  const sub = await events.subscribe(stream, "worker", { schema: TestEventSchema, onConsumerDeleted: "recreate" });
+  const sub = await env.events.subscribe(stream, "worker", { schema: TestEventSchema, onConsumerDeleted: "recreate" });
   const statuses = collectStatuses(sub);
   const iterator = sub[Symbol.asyncIterator]();
   const first: Event[] = [];
   for (let i = 1; i <= 10; i++) first.push(await nextEvent(iterator));
   // Acked and confirmed: 1–9. Handed out but never settled: 10.
   for (const ev of first.slice(0, 9)) await ev.ack();
-  await waitFor(async () => (await jsm.consumers.info(stream, "worker")).ack_floor.stream_seq === 9, {
+  await waitFor(async () => (await env.jsm.consumers.info(stream, "worker")).ack_floor.stream_seq === 9, {
     what: "the server to record the acks",
   });
-  const before = await jsm.consumers.info(stream, "worker");
+  const before = await env.jsm.consumers.info(stream, "worker");
 
   const fault = performance.now();
-  await jsm.consumers.delete(stream, "worker");
+  await env.jsm.consumers.delete(stream, "worker");
   await publish(stream, 11, 15);
   const after: Event[] = [];
   while (!(after.some((e) => e.id === 10) && [11, 12, 13, 14, 15].every((id) => after.some((e) => e.id === id)))) {
@@ -103,7 +85,7 @@ it('onConsumerDeleted: "recreate" brings the durable back from its last known co
     await ev.ack();
   }
   const resumedMs = since(fault);
-  const recreated = await jsm.consumers.info(stream, "worker");
+  const recreated = await env.jsm.consumers.info(stream, "worker");
   report("consumer-deleted", {
     policy: "recreate",
     resumedAfterMs: resumedMs,
@@ -125,7 +107,7 @@ it('onConsumerDeleted: "recreate" brings the durable back from its last known co
   expect(recreated.config.ack_policy).toBe(before.config.ack_policy);
   expect(recreated.config.max_deliver).toBe(before.config.max_deliver);
   expect(recreated.config.max_ack_pending).toBe(before.config.max_ack_pending);
-  await waitFor(async () => (await jsm.consumers.info(stream, "worker")).num_ack_pending === 0, {
+  await waitFor(async () => (await env.jsm.consumers.info(stream, "worker")).num_ack_pending === 0, {
     what: "every event acked on the recreated consumer",
   });
   await sub.close();

@@ -5,33 +5,17 @@
  * INVALID_DATA) and can be rejected for good.
  */
 import { create, createRegistry, toBinary } from "@bufbuild/protobuf";
-import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { jetstream } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { expect, it } from "vitest";
 import { OtherEventSchema, TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import { createEvents, ErrorCode, type Event, type Events, Headers, isWindshiftError } from "../../src/index.js";
-import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
+import { ErrorCode, type Event, Headers, isWindshiftError } from "../../src/index.js";
 import { expectNoEvent, nextEvent, uniqueName, waitFor } from "../helpers.js";
-import { connectTo, report, since } from "./support.js";
+import { report, since, useFaultServer } from "./support.js";
 
 const PROCESSING_TIMEOUT_MS = 1_000;
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-let events: Events;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connectTo(server.url);
-  jsm = await jetstreamManager(nc);
-  events = createEvents(nc);
-});
-
-afterAll(async () => {
-  await nc?.close().catch(() => {});
-  await server?.stop();
-});
+const env = useFaultServer();
 
 /** One entry of the stream as the test wrote it. */
 interface Entry {
@@ -43,13 +27,13 @@ interface Entry {
 
 /** Writes good events (through windshift) and poison (raw) alternately; returns them in stream order. */
 async function fill(stream: string): Promise<Entry[]> {
-  const js = jetstream(nc);
+  const js = jetstream(env.nc);
   const entries: Entry[] = [];
   const good = async (n: number, other = false): Promise<void> => {
     const subject = `${stream}.${other ? "o" : "t"}`;
     const ack = other
-      ? await events.publish(subject, OtherEventSchema, { name: `g${n}` }, { idempotencyKey: `g${n}` })
-      : await events.publish(subject, TestEventSchema, { text: `g${n}` }, { idempotencyKey: `g${n}` });
+      ? await env.events.publish(subject, OtherEventSchema, { name: `g${n}` }, { idempotencyKey: `g${n}` })
+      : await env.events.publish(subject, TestEventSchema, { text: `g${n}` }, { idempotencyKey: `g${n}` });
     entries.push({ id: ack.id, subject, poison: undefined, text: `g${n}` });
   };
   const poison = async (what: string, payload: Uint8Array, type: string | undefined, subject: string) => {
@@ -78,8 +62,8 @@ async function fill(stream: string): Promise<Entry[]> {
 
 async function setup(prefix: string): Promise<{ stream: string; entries: Entry[] }> {
   const stream = uniqueName(prefix);
-  await events.ensureStream(stream, { subjects: [`${stream}.>`] });
-  await events.ensureConsumer(stream, {
+  await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
+  await env.events.ensureConsumer(stream, {
     name: "worker",
     from: { start: true },
     processingTimeoutMs: PROCESSING_TIMEOUT_MS,
@@ -106,7 +90,7 @@ async function handle(event: Event, processed: Map<number, string>, poisoned: Ma
 async function drainConsumer(stream: string): Promise<void> {
   await waitFor(
     async () => {
-      const info = await jsm.consumers.info(stream, "worker");
+      const info = await env.jsm.consumers.info(stream, "worker");
       return info.num_ack_pending === 0 && info.num_pending === 0;
     },
     { what: "the consumer to hold nothing unsettled" },
@@ -116,7 +100,7 @@ async function drainConsumer(stream: string): Promise<void> {
 it("with a registry: good events processed in order, poison surfaced as INVALID_DATA and terminated", async () => {
   const started = performance.now();
   const { stream, entries } = await setup("poison_reg");
-  const sub = await events.subscribe(stream, "worker", {
+  const sub = await env.events.subscribe(stream, "worker", {
     registry: createRegistry(TestEventSchema, OtherEventSchema),
   });
   const it = sub[Symbol.asyncIterator]();
@@ -150,7 +134,7 @@ it("with a registry: good events processed in order, poison surfaced as INVALID_
 it("with a schema: events of another type or without headers are poison too, and the loop goes on", async () => {
   const started = performance.now();
   const { stream, entries } = await setup("poison_schema");
-  const sub = await events.subscribe(stream, "worker", { schema: TestEventSchema });
+  const sub = await env.events.subscribe(stream, "worker", { schema: TestEventSchema });
   const it = sub[Symbol.asyncIterator]();
   const processed = new Map<number, string>();
   const poisoned = new Map<number, string>();

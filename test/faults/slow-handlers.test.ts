@@ -3,45 +3,27 @@
  * Auto-ping (the default) keeps their events from being redelivered; without
  * it, the server redelivers and `deliveryAttempt` shows it.
  */
-import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { type TestEvent, TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import { createEvents, type Event, type Events } from "../../src/index.js";
-import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
+import type { Event } from "../../src/index.js";
 import { expectNoEvent, holdFor, nextEvent, uniqueName, waitFor } from "../helpers.js";
-import { connectTo, report, since } from "./support.js";
+import { report, since, useFaultServer } from "./support.js";
 
 const PROCESSING_TIMEOUT_MS = 2_000;
 const HANDLER_MS = 5_000;
 
-let server: NatsServer;
-let nc: NatsConnection;
-let jsm: JetStreamManager;
-let events: Events;
-
-beforeAll(async () => {
-  server = await startNatsServer();
-  nc = await connectTo(server.url);
-  jsm = await jetstreamManager(nc);
-  events = createEvents(nc);
-});
-
-afterAll(async () => {
-  await nc?.close().catch(() => {});
-  await server?.stop();
-});
+const env = useFaultServer();
 
 async function setup(prefix: string): Promise<string> {
   const stream = uniqueName(prefix);
-  await events.ensureStream(stream, { subjects: [`${stream}.>`] });
-  await events.ensureConsumer(stream, {
+  await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
+  await env.events.ensureConsumer(stream, {
     name: "worker",
     from: { start: true },
     processingTimeoutMs: PROCESSING_TIMEOUT_MS,
   });
   for (let i = 1; i <= 3; i++) {
-    await events.publish(`${stream}.a`, TestEventSchema, { text: `e${i}` }, { idempotencyKey: `e${i}` });
+    await env.events.publish(`${stream}.a`, TestEventSchema, { text: `e${i}` }, { idempotencyKey: `e${i}` });
   }
   return stream;
 }
@@ -56,7 +38,7 @@ async function slowHandler(event: Event): Promise<void> {
 it("auto-ping (the default): a handler slower than the processing timeout sees no redelivery", async () => {
   const started = performance.now();
   const stream = await setup("slow_ping");
-  const sub = await events.subscribe(stream, "worker", { schema: TestEventSchema, maxPendingEvents: 3 });
+  const sub = await env.events.subscribe(stream, "worker", { schema: TestEventSchema, maxPendingEvents: 3 });
   const it = sub[Symbol.asyncIterator]();
   const taken = [await nextEvent(it), await nextEvent(it), await nextEvent(it)];
   expect(taken.map((e) => [e.id, e.deliveryAttempt])).toEqual([
@@ -68,7 +50,7 @@ it("auto-ping (the default): a handler slower than the processing timeout sees n
   // Nothing comes back while the handlers work 2.5 processing timeouts long.
   const quiet = await expectNoEvent(it, HANDLER_MS + 500);
   await handling;
-  const info = await jsm.consumers.info(stream, "worker");
+  const info = await env.jsm.consumers.info(stream, "worker");
   report("slow-handlers", {
     autoPing: true,
     handlerMs: HANDLER_MS,
@@ -86,7 +68,7 @@ it("auto-ping (the default): a handler slower than the processing timeout sees n
 it("autoPing: false: the server redelivers, and deliveryAttempt says so", async () => {
   const started = performance.now();
   const stream = await setup("slow_noping");
-  const sub = await events.subscribe(stream, "worker", {
+  const sub = await env.events.subscribe(stream, "worker", {
     schema: TestEventSchema,
     maxPendingEvents: 3,
     autoPing: false,
@@ -107,10 +89,10 @@ it("autoPing: false: the server redelivers, and deliveryAttempt says so", async 
   // Both deliveries are settled; the server accepts the late acks of the first too.
   for (const ev of again) await ev.ack();
   await handling;
-  await waitFor(async () => (await jsm.consumers.info(stream, "worker")).num_ack_pending === 0, {
+  await waitFor(async () => (await env.jsm.consumers.info(stream, "worker")).num_ack_pending === 0, {
     what: "every delivery acked",
   });
-  const info = await jsm.consumers.info(stream, "worker");
+  const info = await env.jsm.consumers.info(stream, "worker");
   report("slow-handlers", {
     autoPing: false,
     redeliveredAfterMs,

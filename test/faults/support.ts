@@ -5,11 +5,13 @@
  *
  * @module
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import { afterAll, beforeAll } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import {
+  createEvents,
   type ErrorCode,
   type Event,
   type Events,
@@ -18,6 +20,7 @@ import {
   type Subscription,
   type SubscriptionStatus,
 } from "../../src/index.js";
+import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
 import { holdFor } from "../helpers.js";
 import type { History } from "./history.js";
 
@@ -271,4 +274,28 @@ export function collectStatuses(sub: Subscription): SubscriptionStatus[] {
 /** Milliseconds since `start` (a `performance.now()`), rounded. */
 export function since(start: number): number {
   return Math.round(performance.now() - start);
+}
+
+/** One server per file, with a connection, its JetStream manager and an events client; stopped after the file. */
+export interface FaultServer {
+  server: NatsServer;
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  events: Events;
+}
+
+/** Starts a {@link FaultServer} before the file's tests. */
+export function useFaultServer(): FaultServer {
+  const env = {} as FaultServer;
+  beforeAll(async () => {
+    env.server = await startNatsServer();
+    env.nc = await connectTo(env.server.url);
+    env.jsm = await jetstreamManager(env.nc);
+    env.events = createEvents(env.nc);
+  });
+  afterAll(async () => {
+    await env.nc?.close().catch(() => {});
+    await env.server?.stop();
+  });
+  return env;
 }
