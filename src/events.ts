@@ -2,9 +2,13 @@ import type { DescMessage, Message, MessageInitShape, MessageShape } from "@bufb
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
 import { type ConsumerDescription, type ConsumerOptions, ensureConsumer } from "./consumers.js";
+import { type ReplayOptions, type ReplayResult, replayDeadLetters } from "./dead-letter.js";
 import { validationError } from "./errors.js";
+import type { FallbackHandler, Router } from "./handlers.js";
+import { type IdempotentOptions, idempotent } from "./idempotent.js";
 import { type Logger, silentLogger } from "./logger.js";
 import { describe } from "./names.js";
+import { type Middleware, type ProcessOptions, type Processor, startProcessor } from "./processor.js";
 import { type PublishedEvent, type PublishOptions, publish } from "./publish.js";
 import { createRuntime } from "./runtime.js";
 import { ensureStream, type StreamDescription, type StreamOptions } from "./streams.js";
@@ -123,6 +127,60 @@ export interface Events {
     options: SubscribeOptions<Desc> & { readonly schema: Desc },
   ): Promise<Subscription<MessageShape<Desc>>>;
   subscribe(stream: string, consumer: string, options?: SubscribeOptions): Promise<Subscription<Message>>;
+
+  /**
+   * Processes the events delivered through `consumer` on `stream` with
+   * `handlers` until closed: a router of typed handlers ({@link router},
+   * {@link handle}), or one function for every event. A handler that returns
+   * has its event acked; one that throws has it retried after the backoff
+   * delay, and dead-lettered (or rejected permanently) once `maxAttempts` is
+   * reached, at once for a `PermanentError` or undecodable data.
+   *
+   * @example
+   * ```ts
+   * await using processor = await events.process(
+   *   "orders",
+   *   "order-processor",
+   *   router()
+   *     .on(OrderCreatedSchema, async (order) => reserve(order.orderId))
+   *     .on(OrderShippedSchema, async (shipped) => notify(shipped.orderId)),
+   *   { concurrency: 8, orderBy: "subject", maxAttempts: 5, deadLetter: { subject: "dlq.orders" } },
+   * );
+   * ```
+   */
+  process(
+    stream: string,
+    consumer: string,
+    handlers: Router | FallbackHandler,
+    options?: ProcessOptions,
+  ): Promise<Processor>;
+
+  /**
+   * Publishes the dead letters stored in `stream` to their original subjects
+   * again (oldest first, payload and headers as the event had them) and
+   * deletes them from `stream`. Dead letters whose idempotency key the
+   * original stream still remembers are left in place and reported.
+   *
+   * @example
+   * ```ts
+   * const { replayed } = await events.replayDeadLetters("orders-dlq");
+   * ```
+   */
+  replayDeadLetters(stream: string, options?: ReplayOptions): Promise<ReplayResult>;
+
+  /**
+   * Creates (or opens) the key-value bucket `bucket` and returns processor
+   * middleware that skips events whose idempotency key was already processed
+   * (they are acked without running the handler) and records each key once
+   * its handler returns.
+   *
+   * @example
+   * ```ts
+   * const once = await events.idempotent("order-processor-done");
+   * await events.process("orders", "order-processor", handlers, { middleware: [once] });
+   * ```
+   */
+  idempotent(bucket: string, options?: IdempotentOptions): Promise<Middleware>;
 }
 
 const KNOWN = new Set([
@@ -181,5 +239,8 @@ export function createEvents(nc: NatsConnection, options?: EventsOptions): Event
     ensureConsumer: (stream, opts) => ensureConsumer(rt, stream, opts),
     publish: (subject, schema, data, opts) => publish(rt, subject, schema, data, opts),
     subscribe: (stream: string, consumer: string, opts?: SubscribeOptions) => subscribe(rt, stream, consumer, opts),
+    process: (stream, consumer, handlers, opts) => startProcessor(rt, stream, consumer, handlers, opts),
+    replayDeadLetters: (stream, opts) => replayDeadLetters(rt, stream, opts),
+    idempotent: (bucket, opts) => idempotent(rt, bucket, opts),
   } as Events;
 }

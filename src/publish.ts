@@ -169,35 +169,15 @@ export async function publish<Desc extends DescMessage>(
   }
   if (!userTraceParent) injectTraceContext(span === undefined ? parent : trace.setSpan(parent, span), h);
 
-  const failures = new PublishFailures(subject);
-  const attempt = async (): Promise<PublishedEvent> => {
-    let reply: Msg;
-    try {
-      reply = await rt.requester().request(subject, payload, h, timeoutMs, signal, failures);
-    } catch (err) {
-      if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(rt, err);
-      throw toWindshiftError(err, `publish to "${subject}"`);
-    }
-    return parseAck(reply, subject);
-  };
   const started = performance.now();
   let metricAttributes: Attributes | undefined;
   try {
-    const published = await raceAbort(
-      withRetry(attempt, retry, {
-        signal,
-        shouldRetry: (err) =>
-          err instanceof WindshiftError &&
-          (err.code === ErrorCode.UnboundSubject ||
-            err.code === ErrorCode.Unavailable ||
-            err.code === ErrorCode.PublishTimeout),
-        onRetry: (err, n) => {
-          span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
-          rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) });
-        },
-      }),
+    const published = await send(rt, subject, payload, h, {
+      timeoutMs,
+      retry,
       signal,
-    );
+      onRetry: (err, n) => span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
+    });
     if (span !== undefined) {
       span.setAttribute(Attr.MessageId, String(published.id));
       span.setAttribute(Attr.Stream, published.stream);
@@ -216,6 +196,57 @@ export async function publish<Desc extends DescMessage>(
       t.operationDuration.record(secondsSince(started), metricAttributes);
     }
   }
+}
+
+/** How {@link send} stores a message. */
+export interface SendOptions {
+  readonly timeoutMs: number;
+  /** Retries of transient failures; needs a `Nats-Msg-Id` in the headers to be safe. */
+  readonly retry: Required<RetryOptions> | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly onRetry?: (err: unknown, attempt: number) => void;
+}
+
+/**
+ * Stores one ready-made message (payload and headers as given) in the stream
+ * that captures `subject`, retrying transient failures (UNAVAILABLE,
+ * UNBOUND_SUBJECT, PUBLISH_TIMEOUT) per `retry`. Used by `publish`, dead
+ * letters and their replay.
+ */
+export async function send(
+  rt: Runtime,
+  subject: string,
+  payload: Uint8Array,
+  h: MsgHdrs,
+  options: SendOptions,
+): Promise<PublishedEvent> {
+  const { timeoutMs, signal } = options;
+  const failures = new PublishFailures(subject);
+  const attempt = async (): Promise<PublishedEvent> => {
+    let reply: Msg;
+    try {
+      reply = await rt.requester().request(subject, payload, h, timeoutMs, signal, failures);
+    } catch (err) {
+      if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(rt, err);
+      throw toWindshiftError(err, `publish to "${subject}"`);
+    }
+    return parseAck(reply, subject);
+  };
+  return raceAbort(
+    withRetry(attempt, options.retry, {
+      signal,
+      shouldRetry: (err) =>
+        err instanceof WindshiftError &&
+        (err.code === ErrorCode.UnboundSubject ||
+          err.code === ErrorCode.Unavailable ||
+          err.code === ErrorCode.PublishTimeout),
+      onRetry: (err, n) => {
+        options.onRetry?.(err, n);
+        rt.logger.debug("publish failed, retrying", { subject, attempt: n, error: String(err) });
+      },
+    }),
+    signal,
+  );
 }
 
 /**

@@ -196,10 +196,13 @@ interface Buffered {
   receivedAt: number;
 }
 
-class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, PullTarget {
+/** The one {@link Subscription} implementation; processors use its internals. */
+export class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, PullTarget {
   readonly stream: string;
   readonly consumer: string;
   processingTimeoutMs = 0;
+  /** The consumer's limit on deliveries per event; `Infinity` when it has none. */
+  maxDeliver = Number.POSITIVE_INFINITY;
   readonly closed: Promise<void>;
   readonly nc: Runtime["nc"];
   readonly requester: Requester;
@@ -271,6 +274,8 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
   start(info: ConsumerInfo): void {
     const processingTimeoutMs = toMs(info.config.ack_wait ?? 30_000_000_000);
     this.processingTimeoutMs = processingTimeoutMs;
+    const maxDeliver = info.config.max_deliver ?? -1;
+    this.maxDeliver = maxDeliver > 0 ? maxDeliver : Number.POSITIVE_INFINITY;
     this.#config = info.config;
     this.#resumeFrom = (info.ack_floor?.stream_seq ?? 0) + 1;
     const { signal } = this.#opts;
@@ -502,6 +507,7 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
         deliveryAttempt: info.deliveryCount,
         payload: msg.data,
         headers,
+        rawHeaders: msg.headers,
         reply: msg.reply as string,
         context,
         span,
@@ -546,7 +552,16 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     return this.#shutdown(true);
   }
 
-  #shutdown(waitForHandedOut: boolean): Promise<void> {
+  /**
+   * Closes as `close()` does, and gives back `unstarted` (handed out, but a
+   * processor never started them) together with the buffered events, so the
+   * server redelivers them all in stream order.
+   */
+  closeGivingBack(unstarted: readonly EventImpl<T>[]): Promise<void> {
+    return this.#shutdown(true, unstarted);
+  }
+
+  #shutdown(waitForHandedOut: boolean, unstarted: readonly EventImpl<T>[] = []): Promise<void> {
     if (this.#closing) return this.closed;
     this.#closing = true;
     this.#opts.signal?.removeEventListener("abort", this.#onAbort);
@@ -555,16 +570,18 @@ class SubscriptionImpl<T extends Message> implements Subscription<T>, Settler, P
     // Give back what was received but never handed out, so it is redelivered now
     // rather than after the processing timeout. The naks go out only after the
     // server has seen the unsubscribe, or it may hand them to our dead pull.
-    const unhanded = this.#buffer.slice(this.#head).map((b) => b.msg.reply as string);
+    const unhanded: string[] = [];
+    for (const event of unstarted) {
+      const reply = event.takeBack();
+      if (reply !== undefined) unhanded.push(reply);
+    }
+    for (let i = this.#head; i < this.#buffer.length; i++) unhanded.push(this.#buffer[i]?.msg.reply as string);
     this.#buffer = [];
     this.#head = 0;
     this.#signal();
     void (async () => {
       await flushWithin(this.nc, FLUSH_ON_CLOSE_MS);
-      // The newest first: nats-server 2.9 then rewinds the consumer to it
-      // instead of queueing it, and the rest are redelivered in stream order.
-      const newest = unhanded.pop();
-      if (newest !== undefined) unhanded.unshift(newest);
+      // In stream order, each with a short delay (see EventImpl.nakUnhanded).
       for (const reply of unhanded) EventImpl.nakUnhanded(this.nc, reply);
       if (waitForHandedOut) await this.#drain();
       if (this.#timer !== undefined) clearInterval(this.#timer);

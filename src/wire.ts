@@ -20,6 +20,29 @@ export const Headers = {
   ExpectedLastSequence: "Nats-Expected-Last-Sequence",
   /** JetStream's optimistic-concurrency check on the last sequence of the subject. */
   ExpectedLastSubjectSequence: "Nats-Expected-Last-Subject-Sequence",
+  /**
+   * Why an event was dead-lettered: `max-attempts`, `permanent`,
+   * `invalid-data` or `unknown-type`. This and the other `WS-Dead-Letter-*`
+   * headers are added to the event's own when it is dead-lettered.
+   */
+  DeadLetterReason: "WS-Dead-Letter-Reason",
+  /** The subject the dead-lettered event was published to; replay publishes it there again. */
+  DeadLetterSubject: "WS-Dead-Letter-Subject",
+  /** The stream the dead-lettered event was stored in. */
+  DeadLetterStream: "WS-Dead-Letter-Stream",
+  /** The consumer that gave up on the event. */
+  DeadLetterConsumer: "WS-Dead-Letter-Consumer",
+  /** The event's id (stream sequence) in that stream. */
+  DeadLetterSequence: "WS-Dead-Letter-Sequence",
+  /** How many times the event had been delivered. */
+  DeadLetterAttempts: "WS-Dead-Letter-Attempts",
+  /** The last error's message (one line, at most 1,024 characters). */
+  DeadLetterError: "WS-Dead-Letter-Error",
+  /**
+   * The event's own `Nats-Msg-Id`, kept aside so the dead-letter stream does
+   * not deduplicate by it; replay restores it.
+   */
+  DeadLetterMsgId: "WS-Dead-Letter-Msg-Id",
 } as const;
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
