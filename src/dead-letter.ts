@@ -115,7 +115,7 @@ export function deadLetterHeaders(event: EventImpl, reason: DeadLetterReason, er
   return h;
 }
 
-/** Publishes `event`'s dead letter to `subject`, retrying transient failures for up to 20 s. */
+/** Publishes `event`'s dead letter to `subject`, retrying a stream without a leader or a timeout for up to 20 s. */
 export function sendDeadLetter(
   rt: Runtime,
   subject: string,
@@ -127,6 +127,8 @@ export function sendDeadLetter(
     timeoutMs: 5_000,
     retry: PUBLISH_RETRY,
     signal: undefined,
+    // No stream for the subject is a configuration error, not a blip: give the event back now.
+    retryUnbound: false,
   });
 }
 

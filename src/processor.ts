@@ -7,6 +7,7 @@ import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "./
 import type { Event, EventImpl } from "./event.js";
 import { type FallbackHandler, isRouter, PermanentError, type Router } from "./handlers.js";
 import { assertName, assertSubject, describe, isValidSubject } from "./names.js";
+import { toWindshiftError } from "./nats-errors.js";
 import type { Runtime } from "./runtime.js";
 import type { SubscriptionStatus } from "./status.js";
 import { type SubscriptionImpl, subscribe } from "./subscription.js";
@@ -158,6 +159,8 @@ const KNOWN = new Set([
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 interface Resolved {
+  /** The dead-letter subject when it is fixed (checked at start). */
+  deadLetterSubject: string | undefined;
   concurrency: number;
   keyOf: ((event: Event) => string) | undefined;
   maxAttempts: number | undefined;
@@ -182,6 +185,7 @@ function resolveOptions(input: unknown): Resolved & { subscribe: Record<string, 
   const maxAttempts =
     o.maxAttempts === Number.POSITIVE_INFINITY ? o.maxAttempts : v.integer("maxAttempts", o.maxAttempts, 1);
   let deadLetter: ((event: Event) => string) | undefined;
+  let deadLetterSubject: string | undefined;
   if (o.deadLetter !== undefined) {
     const d = v.optionsObject("deadLetter", o.deadLetter);
     v.rejectUnknown(d, new Set(["subject"]), "deadLetter");
@@ -190,6 +194,7 @@ function resolveOptions(input: unknown): Resolved & { subscribe: Record<string, 
     } else {
       assertSubject("deadLetter.subject", d.subject, false);
       const subject = d.subject;
+      deadLetterSubject = subject;
       deadLetter = () => subject;
     }
   }
@@ -201,6 +206,7 @@ function resolveOptions(input: unknown): Resolved & { subscribe: Record<string, 
   const closeTimeoutMs = v.durationMs("closeTimeoutMs", o.closeTimeoutMs) ?? DEFAULT_CLOSE_TIMEOUT_MS;
   const signal = v.signal("signal", o.signal);
   return {
+    deadLetterSubject,
     concurrency,
     keyOf,
     maxAttempts,
@@ -239,6 +245,7 @@ export async function startProcessor(
   }
   const opts = resolveOptions(options);
   if (opts.signal?.aborted) throw abortError(opts.signal);
+  if (opts.deadLetterSubject !== undefined) await assertCaptured(rt, opts.deadLetterSubject);
   const sub = (await subscribe(rt, stream, consumer, {
     ...opts.subscribe,
     ...(router === undefined || router.types.length === 0 ? {} : { registry: router.registry() }),
@@ -246,6 +253,24 @@ export async function startProcessor(
   const processor = new ProcessorImpl(rt, sub, router, fallback, opts);
   processor.start();
   return processor;
+}
+
+/** Fails unless a stream captures the dead-letter subject: finding out at the first dead letter is too late. */
+async function assertCaptured(rt: Runtime, subject: string): Promise<void> {
+  let names: string[];
+  try {
+    const reply = await rt.nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: 5_000 });
+    const answer = reply.json<{ streams?: string[] | null; error?: { description?: string } }>();
+    if (answer.error !== undefined) throw new Error(answer.error.description ?? "JetStream error");
+    names = answer.streams ?? [];
+  } catch (err) {
+    throw toWindshiftError(err, `checking the dead-letter subject "${subject}"`);
+  }
+  if (names.length === 0) {
+    throw new WindshiftError(ErrorCode.UnboundSubject, `no stream captures the dead-letter subject "${subject}"`, {
+      details: { subject, field: "deadLetter.subject" },
+    });
+  }
 }
 
 /** A handler's failure that a router raises for an event of a type it has no route for. */

@@ -205,6 +205,12 @@ export interface SendOptions {
   readonly retry: Required<RetryOptions> | undefined;
   readonly signal: AbortSignal | undefined;
   readonly onRetry?: (err: unknown, attempt: number) => void;
+  /**
+   * Whether UNBOUND_SUBJECT is retried too (a stream may be about to be
+   * created); when not, it fails at once.
+   * @default true
+   */
+  readonly retryUnbound?: boolean;
 }
 
 /**
@@ -237,7 +243,7 @@ export async function send(
       signal,
       shouldRetry: (err) =>
         err instanceof WindshiftError &&
-        (err.code === ErrorCode.UnboundSubject ||
+        ((err.code === ErrorCode.UnboundSubject && options.retryUnbound !== false) ||
           err.code === ErrorCode.Unavailable ||
           err.code === ErrorCode.PublishTimeout),
       onRetry: (err, n) => {

@@ -18,7 +18,7 @@ import {
 } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
-import { createEvents, ErrorCode, type Events, type EventsOptions } from "../src/index.js";
+import { createEvents, ErrorCode, type Events, type EventsOptions, handle } from "../src/index.js";
 import { VERSION } from "../src/version.js";
 import { nextEvent, uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
 import { recordingLogger } from "./log.js";
@@ -353,6 +353,34 @@ describe("traces", () => {
       [`ensureConsumer ${stream}`, SpanKind.CLIENT, SpanStatusCode.UNSET],
       [expect.stringMatching(/^ensureConsumer missing_/), SpanKind.CLIENT, SpanStatusCode.ERROR],
     ]);
+  });
+});
+
+describe("processors", () => {
+  it("run each handler inside its event's process span, and mark the span of a failed attempt", async () => {
+    const events = await client();
+    const { stream, consumer } = await setup(events);
+    await events.publish(`${stream}.a`, TestEventSchema, { text: "x" });
+    const processor = await events.process(
+      stream,
+      consumer,
+      handle(TestEventSchema, (_data, event) => {
+        appTracer.startSpan(`work ${event.deliveryAttempt}`, {}, context.active()).end();
+        if (event.deliveryAttempt === 1) throw new Error("first try fails");
+      }),
+      { backoff: { initialDelayMs: 10 } },
+    );
+    await waitFor(() => processor.stats.acked === 1, { what: "the second attempt to succeed" });
+    await processor.close();
+    const processing = spans().filter((s) => s.name === `process ${stream}.a`);
+    expect(processing).toHaveLength(2);
+    const [failed, succeeded] = processing as [ReadableSpan, ReadableSpan];
+    expect(failed.status.code).toBe(SpanStatusCode.ERROR);
+    expect(succeeded.status.code).toBe(SpanStatusCode.UNSET);
+    expect(span("work 1").parentSpanContext?.spanId).toBe(failed.spanContext().spanId);
+    expect(span("work 2").parentSpanContext?.spanId).toBe(succeeded.spanContext().spanId);
+    expect(span(`nak ${stream}.a`).parentSpanContext?.spanId).toBe(failed.spanContext().spanId);
+    expect(span(`ack ${stream}.a`).parentSpanContext?.spanId).toBe(succeeded.spanContext().spanId);
   });
 });
 
