@@ -8,6 +8,7 @@ import type { Event, EventImpl } from "./event.js";
 import { type FallbackHandler, isRouter, PermanentError, type Router } from "./handlers.js";
 import { assertName, assertSubject, describe, isValidSubject } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
+import { streamsCapturing } from "./publish.js";
 import type { Runtime } from "./runtime.js";
 import type { SubscriptionStatus } from "./status.js";
 import { type SubscriptionImpl, subscribe } from "./subscription.js";
@@ -259,10 +260,7 @@ export async function startProcessor(
 async function assertCaptured(rt: Runtime, subject: string): Promise<void> {
   let names: string[];
   try {
-    const reply = await rt.nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: 5_000 });
-    const answer = reply.json<{ streams?: string[] | null; error?: { description?: string } }>();
-    if (answer.error !== undefined) throw new Error(answer.error.description ?? "JetStream error");
-    names = answer.streams ?? [];
+    names = await streamsCapturing(rt, subject, 5_000);
   } catch (err) {
     throw toWindshiftError(err, `checking the dead-letter subject "${subject}"`);
   }

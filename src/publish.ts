@@ -284,6 +284,19 @@ function copyUserHeaders(h: MsgHdrs, value: unknown): boolean {
 }
 
 /**
+ * The names of the streams that capture `subject`. Throws when JetStream does
+ * not answer in time or answers with an error.
+ */
+export async function streamsCapturing(rt: Runtime, subject: string, timeoutMs: number): Promise<string[]> {
+  const reply = await rt.nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: timeoutMs });
+  const answer = reply.json<{ streams?: string[] | null; error?: { description?: string } }>();
+  if (answer.error !== undefined) {
+    throw new WindshiftError(ErrorCode.Server, `looking up the streams of "${subject}": ${answer.error.description}`);
+  }
+  return answer.streams ?? [];
+}
+
+/**
  * Nobody answered a publish: either no stream captures the subject, or the
  * stream that does has no leader right now. Asks the JetStream API which.
  */
@@ -291,17 +304,11 @@ async function whyUnanswered(rt: Runtime, unbound: WindshiftError): Promise<Wind
   const subject = unbound.details.subject as string;
   let stream: string | undefined;
   try {
-    const reply = await rt.nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: 1_000 });
-    const answer = reply.json<{ streams?: string[] | null; error?: unknown }>();
-    // Only a plain "no such stream" means unbound; an error (no meta leader,
-    // say) means JetStream cannot tell right now.
-    if (answer.error === undefined) {
-      const names = answer.streams ?? [];
-      if (names.length === 0) return unbound;
-      stream = names[0];
-    }
+    const names = await streamsCapturing(rt, subject, 1_000);
+    if (names.length === 0) return unbound;
+    stream = names[0];
   } catch {
-    // The API itself did not answer: JetStream as a whole is unavailable.
+    // An error (no meta leader, say) or no answer: JetStream cannot tell right now.
   }
   return new WindshiftError(
     ErrorCode.Unavailable,
