@@ -7,7 +7,7 @@
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
-import { createEvents, Headers } from "windshift";
+import { createEvents, Headers, handle, type ProcessOptions } from "windshift";
 import { type TestEvent, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import type { OtelSdk } from "./otel-sdk.js";
 
@@ -18,6 +18,9 @@ export type EventData = MessageInitShape<typeof TestEventSchema>;
 
 /** Called with each decoded event as the handler receives it, before the ack. */
 export type OnEvent = (event: TestEvent) => void;
+
+/** How `process` runs windshift's processor: handlers at once, and the order kept. */
+export type ProcessMode = Pick<ProcessOptions, "concurrency" | "orderBy">;
 
 /** One contestant. */
 export interface Driver {
@@ -37,6 +40,21 @@ export interface Driver {
     confirmAcks: boolean,
     pending: number,
     onEvent?: OnEvent,
+  ): Promise<void>;
+  /**
+   * Handles the stream's first `count` events (the consumer starts at its
+   * start) through the existing consumer with `events.process` as `mode`
+   * says, a handler that takes each decoded and returns (the processor acks),
+   * then closes the processor. raw has no processor: it runs `drain`, the
+   * loop a processor replaces.
+   */
+  process(
+    stream: string,
+    consumer: string,
+    count: number,
+    confirmAcks: boolean,
+    pending: number,
+    mode: ProcessMode,
   ): Promise<void>;
 }
 
@@ -141,6 +159,9 @@ export function rawDriver(nc: NatsConnection): Driver {
       }
       await nc.flush();
     },
+    process(stream, consumer, count, confirmAcks, pending) {
+      return this.drain(stream, consumer, count, confirmAcks, pending);
+    },
   };
 }
 
@@ -172,6 +193,32 @@ export function windshiftDriver(nc: NatsConnection, sdk?: OtelSdk): Driver {
         }
       } finally {
         await sub.close();
+      }
+      await nc.flush();
+    },
+    async process(stream, consumer, count, confirmAcks, pending, mode) {
+      let handled = 0;
+      let allHandled!: () => void;
+      const done = new Promise<void>((resolve) => {
+        allHandled = resolve;
+      });
+      const processor = await events.process(
+        stream,
+        consumer,
+        handle(TestEventSchema, (data, event) => {
+          sink ^= data.text.length;
+          // Handlers run out of stream order, and with orderBy an earlier event
+          // may still wait for its key: done when the first `count` are.
+          if (event.id <= count && ++handled === count) allHandled();
+        }),
+        { ...mode, confirmAcks, maxPendingEvents: pending },
+      );
+      try {
+        // `closed` rejects if the processor stops by itself.
+        await Promise.race([done, processor.closed]);
+      } finally {
+        // Waits for the acks of the events handled last.
+        await processor.close();
       }
       await nc.flush();
     },

@@ -21,6 +21,11 @@
  *   consume-confirmed, consume-fire-and-forget (and -4k)
  *                        drain a pre-filled stream through a fresh consumer:
  *                        decode, ack (confirmed: wait for the server's reply)
+ *   process-1, process-64, process-ordered-64
+ *                        the same through windshift's `events.process`, with that
+ *                        many handlers at once (ordered: one at a time per subject,
+ *                        over 8 subjects), confirmed acks; raw runs consume-confirmed's
+ *                        loop, the one a processor replaces
  *   latency              publish→handler at a fixed rate (2,000 events/s): the
  *                        variant publishes on schedule and consumes its own
  *                        events; each carries its publish time in its payload
@@ -43,6 +48,7 @@ import {
   type Driver,
   LARGE_PAYLOAD_BYTES,
   type Payload,
+  type ProcessMode,
   payloadOf,
   rawDriver,
   SMALL_PAYLOAD_BYTES,
@@ -52,6 +58,7 @@ import {
 import { createOtelSdk } from "./otel-sdk.js";
 import { type BenchReport, formatReport, type Meta, type TelemetryReport } from "./report.js";
 import {
+  CONSUME_SUBJECTS,
   type ConsumeStreams,
   deleteConsumeStreams,
   type PublishMode,
@@ -85,6 +92,9 @@ const SCENARIOS = [
   "consume-fire-and-forget",
   "consume-confirmed-4k",
   "consume-fire-and-forget-4k",
+  "process-1",
+  "process-64",
+  "process-ordered-64",
   "latency",
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
@@ -138,6 +148,9 @@ const SIZES = {
       "consume-fire-and-forget": 100_000,
       "consume-confirmed-4k": 20_000,
       "consume-fire-and-forget-4k": 50_000,
+      "process-1": 20_000,
+      "process-64": 50_000,
+      "process-ordered-64": 50_000,
       latency: 2 * LATENCY_RATE,
     },
     rounds: 7,
@@ -155,6 +168,9 @@ const SIZES = {
       "consume-fire-and-forget": 20_000,
       "consume-confirmed-4k": 5_000,
       "consume-fire-and-forget-4k": 8_000,
+      "process-1": 8_000,
+      "process-64": 20_000,
+      "process-ordered-64": 20_000,
       latency: LATENCY_RATE / 2,
     },
     rounds: 3,
@@ -272,7 +288,7 @@ async function main(): Promise<void> {
       { id: "publish-4096", title: "publish, 4,096 in flight", mode: { window: 4_096 }, payload: small },
       { id: "publish-64-4k", title: "publish, 64 in flight", mode: { window: 64 }, payload: large },
     ];
-    const consumes: { id: ScenarioId; title: string; confirm: boolean; payload: Payload }[] = [
+    const consumes: { id: ScenarioId; title: string; confirm: boolean; payload: Payload; process?: ProcessMode }[] = [
       { id: "consume-confirmed", title: "consume+decode+ack, confirmed", confirm: true, payload: small },
       { id: "consume-fire-and-forget", title: "consume+decode+ack, fire-and-forget", confirm: false, payload: small },
       { id: "consume-confirmed-4k", title: "consume+decode+ack, confirmed", confirm: true, payload: large },
@@ -281,6 +297,27 @@ async function main(): Promise<void> {
         title: "consume+decode+ack, fire-and-forget",
         confirm: false,
         payload: large,
+      },
+      {
+        id: "process-1",
+        title: "events.process, 1 handler, confirmed",
+        confirm: true,
+        payload: small,
+        process: { concurrency: 1 },
+      },
+      {
+        id: "process-64",
+        title: "events.process, 64 handlers, confirmed",
+        confirm: true,
+        payload: small,
+        process: { concurrency: 64 },
+      },
+      {
+        id: "process-ordered-64",
+        title: `events.process, 64 handlers, orderBy subject (${CONSUME_SUBJECTS} subjects), confirmed`,
+        confirm: true,
+        payload: small,
+        process: { concurrency: 64, orderBy: "subject" },
       },
     ];
     const withPayload = (title: string, payload: Payload) => `${title}, ${payload.label}`;
@@ -301,7 +338,16 @@ async function main(): Promise<void> {
         prefilled.push(streams);
         for (const c of group) {
           timedScenarios.push(
-            await runConsume(ctx, streams, c.id, withPayload(c.title, payload), count(c.id), c.confirm, args.pull),
+            await runConsume(
+              ctx,
+              streams,
+              c.id,
+              withPayload(c.title, payload),
+              count(c.id),
+              c.confirm,
+              args.pull,
+              c.process,
+            ),
           );
         }
       }

@@ -147,6 +147,8 @@ export function formatReport(report: BenchReport): string {
     "after all timing (a forced GC slows V8 down), scaled to 100,000 events; near zero means memory does not grow with",
     "the number of events. ÷ raw: median msgs/s over raw's median; ÷ raw rounds: the lowest and highest of the",
     "per-round ratios (each round runs raw, windshift, windshift+sdk in turn); sdk ÷ no-sdk: windshift+sdk over windshift.",
+    "events.process: raw has no processor; it runs the consume loop (one event at a time, decode, ack), the loop a",
+    "processor replaces, so ÷ raw there is the processor against that loop.",
     "",
     "Telemetry with no SDK registered: the calls src/publish.ts, subscription.ts and event.ts make, against the no-op",
     `@opentelemetry/api (median of ${f.batches} batches of ${f.iterations.toLocaleString("en-US")} iterations; ` +

@@ -7,7 +7,15 @@
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Events } from "windshift";
-import { type Driver, eventData, type Payload, stampOf, timeOfStamp, type VariantName } from "./drivers.js";
+import {
+  type Driver,
+  eventData,
+  type Payload,
+  type ProcessMode,
+  stampOf,
+  timeOfStamp,
+  type VariantName,
+} from "./drivers.js";
 import { collectGarbage, heapUsed, median, percentile } from "./stats.js";
 
 /** One variant's figures in one scenario. */
@@ -242,13 +250,14 @@ function rate(count: number, r: Round): string {
 export type PublishMode = { readonly awaited: true } | { readonly window: number };
 
 /**
- * Publishes `count` events: awaited one at a time, recording each call's
- * latency, or with `window` workers that each await their publish before
- * starting the next (so exactly `window` are in flight until the end).
+ * Publishes `count` events, the `i`-th to `subjectOf(i)`: awaited one at a
+ * time, recording each call's latency, or with `window` workers that each
+ * await their publish before starting the next (so exactly `window` are in
+ * flight until the end).
  */
 async function publishMany(
   d: Driver,
-  subject: string,
+  subjectOf: (i: number) => string,
   count: number,
   mode: PublishMode,
   payload: Payload,
@@ -257,7 +266,7 @@ async function publishMany(
     const latencies = new Array<number>(count);
     for (let i = 0; i < count; i++) {
       const start = performance.now();
-      await d.publish(subject, eventData(i, payload));
+      await d.publish(subjectOf(i), eventData(i, payload));
       latencies[i] = performance.now() - start;
     }
     return { latencies };
@@ -266,7 +275,7 @@ async function publishMany(
   const worker = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
-      await d.publish(subject, eventData(i, payload));
+      await d.publish(subjectOf(i), eventData(i, payload));
     }
   };
   await Promise.all(Array.from({ length: Math.min(mode.window, count) }, worker));
@@ -290,7 +299,7 @@ export async function runPublish(
   const jsm = await jetstreamManager(ctx.adminNc);
   const once: Once = async (d, n, measure) => {
     await jsm.streams.purge(stream);
-    const result = await measure(() => publishMany(d, subject, n, mode, payload));
+    const result = await measure(() => publishMany(d, () => subject, n, mode, payload));
     // Not timed: check that every event was stored.
     const info = await jsm.streams.info(stream);
     if (info.state.messages !== n) {
@@ -309,7 +318,13 @@ export async function runPublish(
   }
 }
 
-/** Streams pre-filled once for the consume scenarios of one payload size. */
+/** How many subjects the consume streams' events take turns on (for `orderBy: "subject"`). */
+export const CONSUME_SUBJECTS = 8;
+
+/**
+ * Streams pre-filled once for the consume scenarios of one payload size; the
+ * `i`-th event on `<stream>.created.<i mod CONSUME_SUBJECTS>`.
+ */
 export interface ConsumeStreams {
   /** Events as windshift without an SDK (or the raw publisher) writes them: no trace headers. */
   readonly plain: string;
@@ -334,7 +349,7 @@ export async function prefillConsumeStreams(
   ] as const) {
     if (driver === undefined) throw new Error("no driver to pre-fill the consume streams");
     await ctx.admin.ensureStream(stream, { subjects: [`${stream}.>`] });
-    await publishMany(driver, `${stream}.created`, count, { window: 256 }, payload);
+    await publishMany(driver, (i) => `${stream}.created.${i % CONSUME_SUBJECTS}`, count, { window: 256 }, payload);
     await ctx.afterRound(driver.variant);
   }
   ctx.progress(
@@ -349,7 +364,11 @@ export async function deleteConsumeStreams(ctx: ScenarioContext, streams: Consum
   for (const s of [streams.plain, streams.traced]) await jsm.streams.delete(s).catch(() => {});
 }
 
-/** Consume scenario: drain `count` events through a fresh consumer, decoding and acking each. */
+/**
+ * Consume scenario: drain `count` events through a fresh consumer, decoding
+ * and acking each; with `processing`, through the variant's `process`
+ * instead of `drain`.
+ */
 export async function runConsume(
   ctx: ScenarioContext,
   streams: ConsumeStreams,
@@ -358,6 +377,7 @@ export async function runConsume(
   count: number,
   confirmAcks: boolean,
   pending: number,
+  processing?: ProcessMode,
 ): Promise<TimedScenario> {
   if (count > streams.count) throw new Error(`${id}: ${count} events asked, the streams hold ${streams.count}`);
   const jsm = await jetstreamManager(ctx.adminNc);
@@ -372,7 +392,8 @@ export async function runConsume(
     });
     try {
       const result = await measure(async () => {
-        await d.drain(stream, consumer, n, confirmAcks, pending);
+        if (processing === undefined) await d.drain(stream, consumer, n, confirmAcks, pending);
+        else await d.process(stream, consumer, n, confirmAcks, pending, processing);
         return undefined;
       });
       await verifyAcked(jsm, stream, consumer, n, `${id}/${d.variant}`);
