@@ -36,7 +36,8 @@ export interface ReplayOptions {
    */
   readonly subject?: string;
   /**
-   * Replay at most this many.
+   * Replay at most this many dead letters (duplicates and messages that are
+   * not dead letters do not count).
    * @default all that are in the stream when the call starts
    */
   readonly limit?: number;
@@ -171,16 +172,16 @@ export async function replayDeadLetters(rt: Runtime, stream: string, options?: R
   } catch (err) {
     throw toWindshiftError(err, `replayDeadLetters("${stream}")`);
   }
-  const todo = Math.min(pending, limit);
   let replayed = 0;
   let seen = 0;
   const duplicates: number[] = [];
   const skipped: number[] = [];
   try {
     const consumer = await rt.js.consumers.get(stream, name);
-    while (seen < todo) {
+    while (seen < pending && replayed < limit) {
       throwIfAborted(signal);
-      const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, todo - seen), expires: 5_000 });
+      const want = Math.min(FETCH_BATCH, pending - seen, limit - replayed);
+      const batch = await consumer.fetch({ max_messages: want, expires: 5_000 });
       let got = 0;
       for await (const m of batch) {
         got++;
@@ -200,7 +201,7 @@ export async function replayDeadLetters(rt: Runtime, stream: string, options?: R
         }
         replayed++;
         if (!keep) await jsm.streams.deleteMessage(stream, m.seq, false);
-        if (seen >= todo) break;
+        if (seen >= pending || replayed >= limit) break;
       }
       if (got === 0) break;
     }

@@ -2,7 +2,7 @@ import type { DescMessage, Message, MessageShape, Registry } from "@bufbuild/pro
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { type Attributes, type Context, type Span, SpanKind } from "@opentelemetry/api";
 import { assertSchema, decode } from "./codec.js";
-import { ErrorCode, validationError, WindshiftError } from "./errors.js";
+import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "./errors.js";
 import type { Logger } from "./logger.js";
 import { describe } from "./names.js";
 import { isClosed, toWindshiftError } from "./nats-errors.js";
@@ -148,6 +148,14 @@ enum State {
   Settled = 2,
 }
 
+/** Errors thrown by decoding an event, to the event: a processor treats those as the event's fault. */
+const dataErrors = new WeakMap<object, EventImpl>();
+
+/** Whether `error` was thrown by decoding `event` (its `data`, or `decode()`). */
+export function isDataErrorOf(error: unknown, event: EventImpl): boolean {
+  return typeof error === "object" && error !== null && dataErrors.get(error) === event;
+}
+
 /** The one {@link Event} implementation; created by the subscription per delivery. */
 export class EventImpl<T extends Message = Message> implements Event<T> {
   readonly id: number;
@@ -175,6 +183,8 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   #spanEnded = false;
   /** Whether the subscription or processor gave the event back unsettled (closing). */
   givenBack = false;
+  /** How the event is being or was settled, from the moment the settlement starts. */
+  settlement: "ack" | "nak" | "term" | undefined;
 
   constructor(
     init: {
@@ -239,6 +249,9 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
         this.#data = this.#decodeData();
       } catch (err) {
         this.#dataError = err;
+        if (typeof err === "object" && err !== null && isWindshiftError(err, ErrorCode.InvalidData)) {
+          dataErrors.set(err, this);
+        }
         if (this.#span !== undefined) failSpan(this.#span, err);
       }
     }
@@ -274,6 +287,15 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
 
   decode<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
     assertSchema("schema", schema);
+    try {
+      return this.#decodeAs(schema);
+    } catch (err) {
+      if (typeof err === "object" && err !== null) dataErrors.set(err, this);
+      throw err;
+    }
+  }
+
+  #decodeAs<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
     const type = this.type;
     if (type !== schema.typeName) {
       throw new WindshiftError(
@@ -308,6 +330,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     }
     settler.queueAck(this.#reply);
     this.#state = State.Settled;
+    this.settlement = "ack";
     settler.settled(this);
     if (t.metering) t.operationDuration.record(0, settler.settleAttributes("ack", undefined));
     this.endProcessing();
@@ -392,6 +415,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     if (this.#state !== State.Pending) return;
     this.#state = State.Settled;
     this.givenBack = true;
+    this.settlement = "nak";
     EventImpl.nakUnhanded(this.#settler.nc, this.#reply);
   }
 
@@ -404,6 +428,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     if (this.#state !== State.Pending) return undefined;
     this.#state = State.Settled;
     this.givenBack = true;
+    this.settlement = "nak";
     this.#settler.settled(this);
     this.endProcessing();
     return this.#reply;
@@ -481,10 +506,12 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       );
     }
     this.#state = State.Settling;
+    this.settlement = what === "progress" ? undefined : what;
     try {
       await this.#send(what, payload, retry, timeoutMs, signal);
     } catch (err) {
       this.#state = State.Pending;
+      this.settlement = undefined;
       throw err;
     }
     this.#state = State.Settled;

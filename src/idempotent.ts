@@ -1,7 +1,7 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
 import { headers as createHeaders } from "@nats-io/nats-core";
 import { validationError } from "./errors.js";
-import type { Event } from "./event.js";
+import type { Event, EventImpl } from "./event.js";
 import { assertName, describe } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
 import type { Middleware } from "./processor.js";
@@ -123,6 +123,9 @@ export async function idempotent(rt: Runtime, bucket: string, options?: Idempote
       return;
     }
     await next();
+    // A handler that gave its event back itself has not done the work.
+    const settlement = (event as EventImpl).settlement;
+    if (settlement === "nak" || settlement === "term") return;
     const h = createHeaders();
     h.set("WS-Processed-Id", `${event.stream}:${event.id}`);
     try {

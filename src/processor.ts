@@ -4,7 +4,7 @@ import { abortError } from "./abort.js";
 import { type Backoff, type BackoffDecider, type BackoffOptions, resolveBackoff } from "./backoff.js";
 import { type DeadLetterOptions, type DeadLetterReason, describeError, sendDeadLetter } from "./dead-letter.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "./errors.js";
-import type { Event, EventImpl } from "./event.js";
+import { type Event, type EventImpl, isDataErrorOf } from "./event.js";
 import { type FallbackHandler, isRouter, PermanentError, type Router } from "./handlers.js";
 import { assertName, assertSubject, describe, isValidSubject } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
@@ -101,11 +101,14 @@ export interface ProcessorStats {
   readonly running: number;
   /** Events waiting for an earlier event with the same `orderBy` key. */
   readonly waiting: number;
-  /** Events acked after their handler returned. */
+  /** Events acked because the handler (or a middleware that skipped it) returned. */
   readonly acked: number;
   /** Events the handler settled itself. */
   readonly settledByHandler: number;
-  /** Handler calls that threw. */
+  /**
+   * Failed attempts: the handler or a middleware threw, the event's data could
+   * not be decoded, no route took its type, or its `orderBy` key failed.
+   */
   readonly failed: number;
   /** Failed events given back for another attempt. */
   readonly retried: number;
@@ -416,8 +419,10 @@ class ProcessorImpl implements Processor {
       key = keyOf(event);
       if (typeof key !== "string") throw validationError("orderBy", `returned ${describe(key)}, not a string`);
     } catch (err) {
-      // Without a key there is no order to keep: settle it as a failed attempt.
-      this.#start(event, undefined, err);
+      // An event no route takes needs no order: its type's policy applies as
+      // usual. Any other event without a key fails this attempt.
+      const routed = this.#router === undefined || this.#router.route(event.type) !== undefined;
+      this.#start(event, undefined, routed ? err : undefined);
       return;
     }
     const queue = this.#queues.get(key);
@@ -522,7 +527,7 @@ class ProcessorImpl implements Processor {
     let reason: DeadLetterReason | undefined;
     if (error instanceof UnknownType) reason = error.permanent ? "unknown-type" : undefined;
     else if (error instanceof PermanentError) reason = "permanent";
-    else if (isWindshiftError(error, ErrorCode.InvalidData)) reason = "invalid-data";
+    else if (isDataErrorOf(error, event)) reason = "invalid-data";
     let delayMs = 0;
     if (reason === undefined) {
       delayMs = this.#delayFor(event, error);

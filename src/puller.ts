@@ -92,11 +92,16 @@ export class Puller {
     this.pull();
   }
 
-  /** Asks for more when there is room for at least half a batch (or nothing is on its way). */
+  /**
+   * Asks for more when there is room for at least half a batch, or when
+   * nothing is buffered and nothing is on its way. (Pulling whenever one slot
+   * frees up sent a pull request per event to a loop slower than delivery.)
+   */
   pull(): void {
     if (this.#stopped) return;
     const room = this.#settings.limit - this.#target.buffered() - this.#outstanding;
-    if (room <= 0 || (this.#outstanding > 0 && room < this.#settings.limit / 2)) return;
+    if (room <= 0) return;
+    if ((this.#outstanding > 0 || this.#target.buffered() > 0) && room < this.#settings.limit / 2) return;
     const request = {
       batch: room,
       expires: this.#settings.expiresMs * 1_000_000,

@@ -167,8 +167,12 @@ describe("dead letters", () => {
     await waitFor(() => handled.length === 1, { what: "the first replayed event" });
     expect(await stored(dlq)).toHaveLength(4);
 
+    // The stray message comes first and does not count towards the limit.
+    const one = await env.events.replayDeadLetters(dlq, { limit: 1 });
+    expect(one.replayed).toBe(1);
+    expect(one.skipped).toHaveLength(1);
     const rest = await env.events.replayDeadLetters(dlq);
-    expect(rest.replayed).toBe(3);
+    expect(rest.replayed).toBe(2);
     expect(rest.skipped).toHaveLength(1);
     await waitFor(() => handled.length === 4, { what: "all replayed events" });
     expect(handled).toEqual(["a", "a", "b", "c"]);

@@ -108,6 +108,24 @@ describe("idempotent", () => {
     expect(again).toEqual(["", ""]);
   });
 
+  it("does not record a key when the handler gave its event back itself", async () => {
+    const { stream, consumer, bucket } = await setup();
+    const once = await env.events.idempotent(bucket);
+    const attempts: number[] = [];
+    await using _ = await env.events.process(
+      stream,
+      consumer,
+      handle(TestEventSchema, async (_data, event) => {
+        attempts.push(event.deliveryAttempt);
+        if (event.deliveryAttempt === 1) await event.reject({ delayMs: 10 });
+      }),
+      { middleware: [once] },
+    );
+    await env.events.publish(`${stream}.a`, TestEventSchema, { text: "x" }, { idempotencyKey: "k" });
+    await settled(stream, consumer, 1);
+    expect(attempts).toEqual([1, 2]);
+  });
+
   it("opens an existing bucket, and validates its arguments", async () => {
     const bucket = uniqueName("done");
     await env.events.idempotent(bucket, { ttlMs: 60_000 });

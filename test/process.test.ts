@@ -15,6 +15,7 @@ import {
   PermanentError,
   type Processor,
   router,
+  WindshiftError,
 } from "../src/index.js";
 import { uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
 import { recordingLogger } from "./log.js";
@@ -268,6 +269,24 @@ describe("process: concurrency and order", () => {
 });
 
 describe("process: failures", () => {
+  it("retries an INVALID_DATA error that is not about the event's own data", async () => {
+    const { stream, consumer } = await setup();
+    const attempts: number[] = [];
+    await using processor = await env.events.process(
+      stream,
+      consumer,
+      handle(TestEventSchema, (_data, event) => {
+        attempts.push(event.deliveryAttempt);
+        if (event.deliveryAttempt === 1) throw new WindshiftError(ErrorCode.InvalidData, "a message of our own");
+      }),
+      { backoff: { initialDelayMs: 10 } },
+    );
+    await publishTexts(stream, ["x"]);
+    await allSettled(stream, consumer, 1);
+    expect(attempts).toEqual([1, 2]);
+    expect(processor.stats).toMatchObject({ retried: 1, acked: 1, rejected: 0 });
+  });
+
   it("retries a throwing handler after the backoff delays, by delivery attempt", async () => {
     const { stream, consumer } = await setup();
     const attempts: { attempt: number; at: number }[] = [];
@@ -451,6 +470,27 @@ describe("process: unknown types", () => {
     await allSettled(stream, consumer, 1);
     expect(fallback).toEqual(["stranger"]);
     expect(processor.stats.acked).toBe(1);
+  });
+
+  it("applies the unknown-type policy even when the orderBy key cannot be read from such an event", async () => {
+    const { stream, consumer } = await setup();
+    const fallback: string[] = [];
+    const handled: string[] = [];
+    await using _ = await env.events.process(
+      stream,
+      consumer,
+      handle(TestEventSchema, (data) => {
+        handled.push(data.text);
+      }).otherwise((event) => {
+        fallback.push(event.type);
+      }),
+      { orderBy: (event) => (event.data as TestEvent).text },
+    );
+    await env.events.publish(`${stream}.a`, OtherEventSchema, { name: "stranger" });
+    await publishTexts(stream, ["known"]);
+    await allSettled(stream, consumer, 2);
+    expect(fallback).toEqual([OtherEventSchema.typeName]);
+    expect(handled).toEqual(["known"]);
   });
 });
 

@@ -34,6 +34,31 @@ describe("pulling", () => {
     expect(ids).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
+  it("asks for half a batch or more at a time, not one event per pull, to a loop slower than delivery", async () => {
+    const stream = uniqueName();
+    await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
+    await env.events.ensureConsumer(stream, { name: "w", from: { start: true } });
+    for (let i = 0; i < 200; i++) await env.events.publish(`${stream}.a`, TestEventSchema, {});
+    // Watch the pull requests on the wire from a second connection.
+    const watcher = await env.connect();
+    const requests: number[] = [];
+    const watch = watcher.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.w`, {
+      callback: (_err, msg) => requests.push((msg.json() as { batch: number }).batch),
+    });
+    await watcher.flush();
+    await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema, maxPendingEvents: 20 });
+    const it = sub[Symbol.asyncIterator]();
+    for (let i = 0; i < 200; i++) {
+      const ev = await nextEvent(it);
+      // A round trip per event: slower than delivery, so the buffer is full whenever the loop comes back.
+      await consumerInfo(stream, "w");
+      await ev.ack();
+    }
+    watch.unsubscribe();
+    expect(requests.length).toBeLessThanOrEqual(30);
+    expect(Math.min(...requests)).toBeGreaterThanOrEqual(10);
+  });
+
   it("resumes by itself after the server restarts", async () => {
     const stream = uniqueName();
     await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
