@@ -43,7 +43,9 @@ describe("pulling", () => {
     const watcher = await env.connect();
     const requests: number[] = [];
     const watch = watcher.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.w`, {
-      callback: (_err, msg) => requests.push((msg.json() as { batch: number }).batch),
+      callback: (_err, msg) => {
+        requests.push((msg.json() as { batch: number }).batch);
+      },
     });
     await watcher.flush();
     await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema, maxPendingEvents: 20 });
