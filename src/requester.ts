@@ -23,6 +23,14 @@ interface Pending {
   failures: RequestFailures;
 }
 
+/** A request waiting for the next batch (see `coalesce`). */
+interface Outgoing {
+  token: string;
+  subject: string;
+  payload: Uint8Array;
+  headers: MsgHdrs | undefined;
+}
+
 /**
  * Request/reply for publishes and confirmed acks: plain messages with a reply
  * subject on one shared inbox subscription, so that many can be in flight at
@@ -45,10 +53,28 @@ export class Requester {
   #timer: ReturnType<typeof setInterval> | undefined;
   #next = 0;
   #closed = false;
+  readonly #coalesce: boolean;
+  #outbox: Outgoing[] = [];
+  readonly #flushOutbox = (): void => {
+    const outbox = this.#outbox;
+    this.#outbox = [];
+    for (const o of outbox) {
+      const p = this.#pending.get(o.token);
+      if (p === undefined) continue; // aborted or failed meanwhile
+      this.#send(o.token, p, o.subject, o.payload, o.headers);
+    }
+  };
 
-  constructor(nc: NatsConnection, maxInFlight: number) {
+  /**
+   * @param coalesce - while other requests await their reply, send new ones
+   *   together at the end of the event-loop turn (one socket write for many
+   *   instead of one each, for that turn's latency): for confirmed acks, which
+   *   concurrent handlers finish in many separate turns.
+   */
+  constructor(nc: NatsConnection, maxInFlight: number, coalesce = false) {
     this.#nc = nc;
     this.#maxInFlight = maxInFlight;
+    this.#coalesce = coalesce;
     const { inboxPrefix } = (nc as { options?: { inboxPrefix?: string } }).options ?? {};
     this.#prefix = `${createInbox(inboxPrefix)}.`;
   }
@@ -74,22 +100,16 @@ export class Requester {
     if (this.#closed || this.#nc.isClosed()) throw failures.closed();
     this.#start();
     const token = (this.#next++).toString(36);
-    const reply = this.#prefix + token;
     return new Promise<Msg>((resolve, reject) => {
       const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, failures };
+      // A lone request goes out at once; with others in flight, waiting for
+      // the end of the turn costs little and saves a socket write each.
+      const batch = this.#coalesce && (this.#pending.size > 0 || this.#outbox.length > 0);
       this.#pending.set(token, pending);
-      try {
-        this.#nc.publish(subject, payload, headers === undefined ? { reply } : { reply, headers });
-      } catch (err) {
-        this.#settle(token);
-        reject(
-          isClosed(err)
-            ? failures.closed()
-            : new WindshiftError(ErrorCode.Validation, `data: ${(err as Error).message}`, {
-                cause: err,
-                details: { field: "data" },
-              }),
-        );
+      if (batch) {
+        this.#outbox.push({ token, subject, payload, headers });
+        if (this.#outbox.length === 1) setImmediate(this.#flushOutbox);
+      } else if (!this.#send(token, pending, subject, payload, headers)) {
         return;
       }
       if (signal !== undefined) {
@@ -108,6 +128,26 @@ export class Requester {
         };
       }
     });
+  }
+
+  /** Publishes one request; on failure settles and rejects it, and returns false. */
+  #send(token: string, pending: Pending, subject: string, payload: Uint8Array, headers: MsgHdrs | undefined): boolean {
+    const reply = this.#prefix + token;
+    try {
+      this.#nc.publish(subject, payload, headers === undefined ? { reply } : { reply, headers });
+      return true;
+    } catch (err) {
+      this.#settle(token);
+      pending.reject(
+        isClosed(err)
+          ? pending.failures.closed()
+          : new WindshiftError(ErrorCode.Validation, `data: ${(err as Error).message}`, {
+              cause: err,
+              details: { field: "data" },
+            }),
+      );
+      return false;
+    }
   }
 
   /** Fails what is pending and stops the inbox and the timer. */

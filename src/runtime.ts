@@ -47,7 +47,7 @@ export function createRuntime(
     },
     settleRequester() {
       // The server's max ack pending already bounds how many can be in flight.
-      settleRequester ??= new Requester(nc, Number.MAX_SAFE_INTEGER);
+      settleRequester ??= new Requester(nc, Number.MAX_SAFE_INTEGER, true);
       return settleRequester;
     },
   };

@@ -299,6 +299,26 @@ describe("subscribe: settling", () => {
     await expectNoEvent(it, 900);
   });
 
+  it("confirms many acks in flight at once (sent together); an aborted one among them stays unsettled", async () => {
+    const { stream, consumer } = await setup();
+    await publishN(stream, 40);
+    await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
+    const it = iter(sub);
+    const taken: Event[] = [];
+    for (let i = 0; i < 40; i++) taken.push(await nextEvent(it));
+    const aborted = new AbortController();
+    aborted.abort();
+    const outcomes = await Promise.allSettled(
+      taken.map((ev, i) => (i === 20 ? ev.ack({ signal: aborted.signal }) : ev.ack())),
+    );
+    expect(outcomes.filter((o) => o.status === "fulfilled")).toHaveLength(39);
+    expect((outcomes[20] as PromiseRejectedResult).reason).toMatchObject({ code: ErrorCode.Aborted });
+    expect(taken.filter((ev) => ev.settled)).toHaveLength(39);
+    expect(await ackPending(stream, consumer)).toBe(1);
+    await (taken[20] as Event).ack();
+    expect(await ackPending(stream, consumer)).toBe(0);
+  });
+
   it("retries a settlement while the server is paused, and succeeds once it resumes", async () => {
     const logger = recordingLogger();
     const events = await env.client({ logger });
