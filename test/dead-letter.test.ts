@@ -4,7 +4,7 @@ import { headers as natsHeaders } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
 import { OtherEventSchema, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, type Event, Headers, handle, PermanentError } from "../src/index.js";
-import { uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
+import { streamWithWorker, uniqueName, useServer, waitFor, waitForSettled, windshiftError } from "./helpers.js";
 import { recordingLogger } from "./log.js";
 
 const env = useServer();
@@ -17,12 +17,9 @@ interface Setup {
 
 /** A stream with a consumer, and a dead-letter stream capturing `<dlq>.>`. */
 async function setup(streamOptions: { deduplicationWindowMs?: number } = {}): Promise<Setup> {
-  const stream = uniqueName();
   const dlq = uniqueName("dlq");
-  await env.events.ensureStream(stream, { subjects: [`${stream}.>`], ...streamOptions });
   await env.events.ensureStream(dlq, { subjects: [`${dlq}.>`] });
-  const c = await env.events.ensureConsumer(stream, { name: "worker", from: { start: true } });
-  return { stream, consumer: c.name, dlq };
+  return { ...(await streamWithWorker(env.events, {}, streamOptions)), dlq };
 }
 
 async function stored(stream: string): Promise<StoredMsg[]> {
@@ -36,15 +33,8 @@ async function stored(stream: string): Promise<StoredMsg[]> {
   return out;
 }
 
-async function settled(stream: string, consumer: string, count: number): Promise<void> {
-  const jsm = await jetstreamManager(env.nc);
-  await waitFor(
-    async () => {
-      const info = await jsm.consumers.info(stream, consumer);
-      return info.ack_floor.stream_seq === count && info.num_pending === 0 && info.num_ack_pending === 0;
-    },
-    { what: `${count} events settled` },
-  );
+function settled(stream: string, consumer: string, count: number): Promise<void> {
+  return waitForSettled(env.nc, stream, consumer, count);
 }
 
 describe("dead letters", () => {

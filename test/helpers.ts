@@ -1,8 +1,17 @@
 import { randomUUID } from "node:crypto";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll } from "vitest";
-import { createEvents, type Events, type EventsOptions, isWindshiftError, type WindshiftError } from "../src/index.js";
+import {
+  type ConsumerOptions,
+  createEvents,
+  type Events,
+  type EventsOptions,
+  isWindshiftError,
+  type StreamOptions,
+  type WindshiftError,
+} from "../src/index.js";
 import { type NatsServer, startNatsServer } from "../src/testing/index.js";
 
 /** One server per test file, with a connection and a client over it. */
@@ -139,4 +148,43 @@ export function holdFor(ms: number): Promise<void> {
   return new Promise((resolve) => {
     setTimeout(resolve, ms);
   });
+}
+
+/** A fresh stream capturing `<stream>.>` with a durable consumer "worker" reading it from the start. */
+export async function streamWithWorker(
+  events: Events,
+  consumer: Omit<ConsumerOptions, "name" | "from"> = {},
+  stream: Omit<StreamOptions, "subjects"> = {},
+): Promise<{ stream: string; consumer: string }> {
+  const name = uniqueName();
+  await events.ensureStream(name, { subjects: [`${name}.>`], ...stream });
+  const c = await events.ensureConsumer(name, { name: "worker", from: { start: true }, ...consumer });
+  return { stream: name, consumer: c.name };
+}
+
+/** What the server says about a consumer's progress. */
+export async function consumerState(nc: NatsConnection, stream: string, consumer: string) {
+  const info = await (await jetstreamManager(nc)).consumers.info(stream, consumer);
+  return {
+    ackFloor: info.ack_floor.stream_seq,
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+    redelivered: info.num_redelivered,
+  };
+}
+
+/** Waits until the first `count` events of the stream are acked (or terminated) through the consumer. */
+export async function waitForSettled(
+  nc: NatsConnection,
+  stream: string,
+  consumer: string,
+  count: number,
+): Promise<void> {
+  await waitFor(
+    async () => {
+      const s = await consumerState(nc, stream, consumer);
+      return s.ackFloor === count && s.pending === 0 && s.ackPending === 0;
+    },
+    { what: `${count} events settled` },
+  );
 }

@@ -2,26 +2,16 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { type TestEvent, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, handle, type Middleware } from "../src/index.js";
-import { uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
+import { streamWithWorker, uniqueName, useServer, waitForSettled, windshiftError } from "./helpers.js";
 
 const env = useServer();
 
 async function setup(): Promise<{ stream: string; consumer: string; bucket: string }> {
-  const stream = uniqueName();
-  await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
-  const c = await env.events.ensureConsumer(stream, { name: "worker", from: { start: true } });
-  return { stream, consumer: c.name, bucket: uniqueName("done") };
+  return { ...(await streamWithWorker(env.events)), bucket: uniqueName("done") };
 }
 
-async function settled(stream: string, consumer: string, count: number): Promise<void> {
-  const jsm = await jetstreamManager(env.nc);
-  await waitFor(
-    async () => {
-      const info = await jsm.consumers.info(stream, consumer);
-      return info.ack_floor.stream_seq === count && info.num_pending === 0 && info.num_ack_pending === 0;
-    },
-    { what: `${count} events settled` },
-  );
+function settled(stream: string, consumer: string, count: number): Promise<void> {
+  return waitForSettled(env.nc, stream, consumer, count);
 }
 
 describe("idempotent", () => {

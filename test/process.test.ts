@@ -17,47 +17,21 @@ import {
   router,
   WindshiftError,
 } from "../src/index.js";
-import { uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
+import { consumerState, streamWithWorker, useServer, waitFor, waitForSettled, windshiftError } from "./helpers.js";
 import { recordingLogger } from "./log.js";
 
 const env = useServer();
 
-interface Setup {
-  stream: string;
-  consumer: string;
-}
-
-async function setup(consumer: { processingTimeoutMs?: number; maxDeliveryAttempts?: number } = {}): Promise<Setup> {
-  const stream = uniqueName();
-  await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
-  const c = await env.events.ensureConsumer(stream, { name: "worker", from: { start: true }, ...consumer });
-  return { stream, consumer: c.name };
+async function setup(consumer: { processingTimeoutMs?: number; maxDeliveryAttempts?: number } = {}) {
+  return streamWithWorker(env.events, consumer);
 }
 
 async function publishTexts(stream: string, texts: readonly string[], subject = "a"): Promise<void> {
   for (const text of texts) await env.events.publish(`${stream}.${subject}`, TestEventSchema, { text });
 }
 
-async function consumerState(stream: string, consumer: string) {
-  const jsm = await jetstreamManager(env.nc);
-  const info = await jsm.consumers.info(stream, consumer);
-  return {
-    ackFloor: info.ack_floor.stream_seq,
-    pending: info.num_pending,
-    ackPending: info.num_ack_pending,
-    redelivered: info.num_redelivered,
-  };
-}
-
-/** Waits until every event of the stream has been acked (or terminated) through the consumer. */
-async function allSettled(stream: string, consumer: string, count: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const s = await consumerState(stream, consumer);
-      return s.ackFloor === count && s.pending === 0 && s.ackPending === 0;
-    },
-    { what: `${count} events settled` },
-  );
+function allSettled(stream: string, consumer: string, count: number): Promise<void> {
+  return waitForSettled(env.nc, stream, consumer, count);
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -354,7 +328,7 @@ describe("process: failures", () => {
     await allSettled(stream, consumer, 1);
     expect(calls).toBe(1);
     expect(processor.stats).toMatchObject({ failed: 1, rejected: 1, retried: 0 });
-    expect((await consumerState(stream, consumer)).redelivered).toBe(0);
+    expect((await consumerState(env.nc, stream, consumer)).redelivered).toBe(0);
     const line = logger.lines.find((l) => l.level === "error");
     expect(line?.message).toMatch(/rejected permanently/);
     expect(line?.fields).toMatchObject({ id: 1, reason: "permanent", error: "PermanentError: bad order" });

@@ -10,7 +10,7 @@ import {
   nextEvent,
   pauseProcess,
   resumeProcess,
-  uniqueName,
+  streamWithWorker,
   useServer,
   waitFor,
   windshiftError,
@@ -24,11 +24,8 @@ interface Setup {
   consumer: string;
 }
 
-async function setup(consumer: { processingTimeoutMs?: number; maxDeliveryAttempts?: number } = {}): Promise<Setup> {
-  const stream = uniqueName();
-  await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
-  const c = await env.events.ensureConsumer(stream, { name: "worker", from: { start: true }, ...consumer });
-  return { stream, consumer: c.name };
+function setup(consumer: { processingTimeoutMs?: number; maxDeliveryAttempts?: number } = {}): Promise<Setup> {
+  return streamWithWorker(env.events, consumer);
 }
 
 async function publishN(stream: string, n: number, subject = "a"): Promise<void> {
