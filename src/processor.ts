@@ -4,7 +4,7 @@ import { abortError } from "./abort.js";
 import { type Backoff, type BackoffDecider, type BackoffOptions, resolveBackoff } from "./backoff.js";
 import { type DeadLetterOptions, type DeadLetterReason, describeError, sendDeadLetter } from "./dead-letter.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "./errors.js";
-import { type Event, type EventImpl, isDataErrorOf } from "./event.js";
+import { type Event, EventImpl, isDataErrorOf } from "./event.js";
 import { type FallbackHandler, isRouter, PermanentError, type Router } from "./handlers.js";
 import { assertName, assertSubject, describe, isValidSubject } from "./names.js";
 import { toWindshiftError } from "./nats-errors.js";
@@ -389,7 +389,14 @@ class ProcessorImpl implements Processor {
         if (this.#closing) return;
         const next = await iterator.next();
         if (next.done) return;
-        this.#dispatch(next.value as EventImpl);
+        const event = next.value as EventImpl;
+        if (this.#closing) {
+          // Taken just as close() began: give it back with the rest.
+          const reply = event.takeBack();
+          if (reply !== undefined) EventImpl.nakUnhanded(this.#rt.nc, reply);
+          return;
+        }
+        this.#dispatch(event);
       }
     } catch (err) {
       this.#failure = err;
