@@ -5,7 +5,7 @@
  * Without `NATS_URL` it starts its own nats-server (file storage, temporary
  * store) and stops it at the end. Options:
  *
- *   --quick          a short run (under a minute; the default takes about 5 minutes)
+ *   --quick          a shorter run: 3 rounds, smaller rounds (the default took 19 minutes on the 2-core machine)
  *   --rounds N       rounds per scenario (default 7, quick 3)
  *   --pull N         pull batch: raw max_messages = windshift maxPendingEvents (default 100)
  *   --only a,b       run only these scenarios (see SCENARIOS below; `--help` lists them)
