@@ -9,12 +9,20 @@ import { describe } from "./names.js";
  * acked; throw (or reject) to have it retried, or dead-lettered when the error
  * is a {@link PermanentError} or the attempts are used up.
  *
+ * `signal` is aborted when the processor closes without waiting any longer
+ * for this handler: its event has been given back for redelivery, so stop
+ * the work (pass the signal on to `fetch` and the like).
+ *
  * @typeParam T - the decoded message type.
  */
-export type Handler<T extends Message = Message> = (data: T, event: Event<T>) => unknown;
+export type Handler<T extends Message = Message> = (data: T, event: Event<T>, signal: AbortSignal) => unknown;
 
-/** Handles an event of a type no route is for; it gets the undecoded event. */
-export type FallbackHandler = (event: Event) => unknown;
+/**
+ * Handles an event of a type no route is for, or every event of a processor
+ * given a function instead of a router. It gets the undecoded event, and
+ * `signal` as a {@link Handler} does.
+ */
+export type FallbackHandler = (event: Event, signal: AbortSignal) => unknown;
 
 /**
  * What happens to an event whose type no route handles: `"reject"` rejects it

@@ -307,6 +307,8 @@ class ProcessorImpl implements Processor {
   /** Why the subscription ended by itself, if it did. */
   #failure: unknown;
   readonly #done = new Set<Promise<void>>();
+  /** Aborted when closing stops waiting for running handlers. */
+  readonly #abandoned = new AbortController();
   #acked = 0;
   #settledByHandler = 0;
   #failed = 0;
@@ -512,18 +514,18 @@ class ProcessorImpl implements Processor {
   async #invoke(event: EventImpl): Promise<void> {
     const router = this.#router;
     if (router === undefined) {
-      await (this.#fallback as FallbackHandler)(event);
+      await (this.#fallback as FallbackHandler)(event, this.#abandoned.signal);
       return;
     }
     const route = router.route(event.type);
     if (route !== undefined) {
       // Decoded by the subscription's registry of the routed types; INVALID_DATA when it cannot be.
-      await route.handler(event.data, event);
+      await route.handler(event.data, event, this.#abandoned.signal);
       return;
     }
     const unknown = router.unknown;
     if (typeof unknown === "function") {
-      await unknown(event);
+      await unknown(event, this.#abandoned.signal);
       return;
     }
     throw new UnknownType(event.type, unknown === "reject");
@@ -632,11 +634,13 @@ class ProcessorImpl implements Processor {
       await this.#loop;
       const failure = this.#failure;
       if (failure === undefined) {
+        this.#abandon();
         this.#resolveClosed();
         return;
       }
       // The subscription ended by itself and did not wait: let running handlers finish.
       await waitAtMost(Promise.all(this.#done), this.#opts.closeTimeoutMs);
+      this.#abandon();
       this.#rt.logger.error("processor stopped", {
         stream: this.stream,
         consumer: this.consumer,
@@ -649,6 +653,14 @@ class ProcessorImpl implements Processor {
       );
     })();
     return this.#closeStarted;
+  }
+
+  /** Tells handlers still running that nobody waits for them any more. */
+  #abandon(): void {
+    if (this.#running === 0) return;
+    this.#abandoned.abort(
+      new WindshiftError(ErrorCode.Closed, "the processor closed without waiting for this handler any longer"),
+    );
   }
 
   [Symbol.asyncDispose](): Promise<void> {

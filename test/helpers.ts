@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import {
   type ConsumerOptions,
   createEvents,
@@ -187,4 +187,17 @@ export async function waitForSettled(
     },
     { what: `${count} events settled` },
   );
+}
+
+/**
+ * Asserts that `target.stats` comes to match `expected`. A processor counts a
+ * settlement once the server has confirmed it, a moment after the consumer's
+ * state shows it, so the counters are polled for up to the usual deadline.
+ */
+export async function expectStats(target: { readonly stats: object }, expected: Record<string, number>): Promise<void> {
+  const current = () => target.stats as Record<string, unknown>;
+  await waitFor(() => Object.entries(expected).every(([k, v]) => current()[k] === v), {
+    what: `stats ${JSON.stringify(expected)}`,
+  }).catch(() => undefined);
+  expect(current()).toMatchObject(expected);
 }

@@ -17,7 +17,15 @@ import {
   router,
   WindshiftError,
 } from "../src/index.js";
-import { consumerState, streamWithWorker, useServer, waitFor, waitForSettled, windshiftError } from "./helpers.js";
+import {
+  consumerState,
+  expectStats,
+  streamWithWorker,
+  useServer,
+  waitFor,
+  waitForSettled,
+  windshiftError,
+} from "./helpers.js";
 import { recordingLogger } from "./log.js";
 
 const env = useServer();
@@ -69,7 +77,7 @@ describe("process: handlers", () => {
     await env.events.publish(`${stream}.a`, TestEventSchema, { text: "three" });
     await allSettled(stream, consumer, 3);
     expect(seen).toEqual(["test:one", "other:two", "test:three"]);
-    expect(processor.stats).toMatchObject({ acked: 3, failed: 0, running: 0, waiting: 0 });
+    await expectStats(processor, { acked: 3, failed: 0, running: 0, waiting: 0 });
   });
 
   it("takes one handler for a schema with handle(), or a function for every event", async () => {
@@ -85,7 +93,7 @@ describe("process: handlers", () => {
     await publishTexts(one.stream, ["x", "y"]);
     await allSettled(one.stream, one.consumer, 2);
     expect(texts).toEqual(["x", "y"]);
-    expect(first.stats.acked).toBe(2);
+    await expectStats(first, { acked: 2 });
 
     const two = await setup();
     const types: string[] = [];
@@ -96,7 +104,7 @@ describe("process: handlers", () => {
     await env.events.publish(`${two.stream}.a`, OtherEventSchema, { name: "y" });
     await allSettled(two.stream, two.consumer, 2);
     expect(types).toEqual([TestEventSchema.typeName, OtherEventSchema.typeName]);
-    expect(second.stats.acked).toBe(2);
+    await expectStats(second, { acked: 2 });
   });
 
   it("leaves events the handler settled itself alone", async () => {
@@ -175,7 +183,7 @@ describe("process: concurrency and order", () => {
     );
     await allSettled(stream, consumer, total);
     expect(most).toBe(concurrency);
-    expect(processor.stats.acked).toBe(total);
+    await expectStats(processor, { acked: total });
   });
 
   it("handles events with the same key one at a time in stream order, other keys in parallel", async () => {
@@ -258,7 +266,7 @@ describe("process: failures", () => {
     await publishTexts(stream, ["x"]);
     await allSettled(stream, consumer, 1);
     expect(attempts).toEqual([1, 2]);
-    expect(processor.stats).toMatchObject({ retried: 1, acked: 1, rejected: 0 });
+    await expectStats(processor, { retried: 1, acked: 1, rejected: 0 });
   });
 
   it("retries a throwing handler after the backoff delays, by delivery attempt", async () => {
@@ -282,7 +290,7 @@ describe("process: failures", () => {
     expect(second.at - first.at).toBeLessThan(5_000);
     expect(third.at - second.at).toBeGreaterThanOrEqual(590);
     expect(third.at - second.at).toBeLessThan(5_000);
-    expect(processor.stats).toMatchObject({ failed: 2, retried: 2, acked: 1 });
+    await expectStats(processor, { failed: 2, retried: 2, acked: 1 });
   });
 
   it("asks a backoff decider for the delay, and rejects permanently when it says so", async () => {
@@ -327,7 +335,7 @@ describe("process: failures", () => {
     await publishTexts(stream, ["bad"]);
     await allSettled(stream, consumer, 1);
     expect(calls).toBe(1);
-    expect(processor.stats).toMatchObject({ failed: 1, rejected: 1, retried: 0 });
+    await expectStats(processor, { failed: 1, rejected: 1, retried: 0 });
     expect((await consumerState(env.nc, stream, consumer)).redelivered).toBe(0);
     const line = logger.lines.find((l) => l.level === "error");
     expect(line?.message).toMatch(/rejected permanently/);
@@ -350,7 +358,7 @@ describe("process: failures", () => {
     );
     await allSettled(stream, consumer, 2);
     expect(texts).toEqual(["fine"]);
-    expect(processor.stats).toMatchObject({ acked: 1, rejected: 1 });
+    await expectStats(processor, { acked: 1, rejected: 1 });
   });
 
   it("gives up after maxAttempts", async () => {
@@ -368,7 +376,7 @@ describe("process: failures", () => {
     await publishTexts(stream, ["x"]);
     await allSettled(stream, consumer, 1);
     expect(calls).toEqual([1, 2, 3]);
-    expect(processor.stats).toMatchObject({ failed: 3, retried: 2, rejected: 1 });
+    await expectStats(processor, { failed: 3, retried: 2, rejected: 1 });
   });
 
   it("never gives an event more attempts than the consumer's maxDeliveryAttempts", async () => {
@@ -388,7 +396,7 @@ describe("process: failures", () => {
     await publishTexts(stream, ["x"]);
     await allSettled(stream, consumer, 1);
     expect(calls).toEqual([1, 2]);
-    expect(processor.stats.rejected).toBe(1);
+    await expectStats(processor, { rejected: 1 });
     expect(logger.lines.some((l) => l.level === "warn" && /maxDeliver/.test(l.message))).toBe(true);
   });
 });
@@ -408,7 +416,7 @@ describe("process: unknown types", () => {
     await publishTexts(stream, ["known"]);
     await allSettled(stream, consumer, 2);
     expect(handled).toBe(1);
-    expect(processor.stats).toMatchObject({ acked: 1, rejected: 1, retried: 0 });
+    await expectStats(processor, { acked: 1, rejected: 1, retried: 0 });
   });
 
   it('gives unknown types back with "nak", up to maxAttempts', async () => {
@@ -427,7 +435,7 @@ describe("process: unknown types", () => {
     await env.events.publish(`${stream}.a`, OtherEventSchema, { name: "stranger" });
     await allSettled(stream, consumer, 1);
     expect(attempts).toEqual([1, 2, 3]);
-    expect(processor.stats).toMatchObject({ retried: 2, rejected: 1 });
+    await expectStats(processor, { retried: 2, rejected: 1 });
   });
 
   it("hands unknown types to a fallback handler", async () => {
@@ -443,7 +451,7 @@ describe("process: unknown types", () => {
     await env.events.publish(`${stream}.a`, OtherEventSchema, { name: "stranger" });
     await allSettled(stream, consumer, 1);
     expect(fallback).toEqual(["stranger"]);
-    expect(processor.stats.acked).toBe(1);
+    await expectStats(processor, { acked: 1 });
   });
 
   it("applies the unknown-type policy even when the orderBy key cannot be read from such an event", async () => {
@@ -516,7 +524,7 @@ describe("process: closing", () => {
     await closing;
     expect(handled).toEqual(["e0"]);
     await allSettled(stream, consumer, 10);
-    expect(processor.stats.acked).toBe(1);
+    await expectStats(processor, { acked: 1 });
   });
 
   it("gives back the events of handlers that outlast closeTimeoutMs", async () => {
@@ -524,17 +532,23 @@ describe("process: closing", () => {
     await publishTexts(stream, ["slow"]);
     const stuck = deferred();
     const started = deferred();
+    let handlerSignal: AbortSignal | undefined;
     const processor = await env.events.process(
       stream,
       consumer,
-      handle(TestEventSchema, async () => {
+      handle(TestEventSchema, async (_data, _event, signal) => {
+        handlerSignal = signal;
         started.resolve();
         await stuck.promise;
       }),
       { closeTimeoutMs: 200 },
     );
     await started.promise;
+    expect(handlerSignal?.aborted).toBe(false);
     await processor.close();
+    // The handler is told that nobody waits for it any more.
+    expect(handlerSignal?.aborted).toBe(true);
+    expect(handlerSignal?.reason).toMatchObject({ code: ErrorCode.Closed });
     const again: string[] = [];
     await using _ = await env.events.process(
       stream,
