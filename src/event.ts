@@ -439,6 +439,15 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     if (this.#span !== undefined && !this.#spanEnded) failSpan(this.#span, error);
   }
 
+  /** Fire-and-forget progress ping for an event still waiting in a subscription's buffer. */
+  static pingUnhanded(nc: NatsConnection, reply: string): void {
+    try {
+      nc.publish(reply, WIP);
+    } catch {
+      // The connection is closed: the event is redelivered after its processing timeout.
+    }
+  }
+
   /**
    * Fire-and-forget nak used when a subscription gives back events on close.
    * It asks for a 50 ms delay: nats-server 2.9.10 handles a plain nak of the

@@ -31,15 +31,18 @@ export interface SubscribeOptions<Desc extends DescMessage = DescMessage> {
   /**
    * How many events may be fetched ahead of your loop: requested from the
    * server or waiting in the subscription's buffer. Their processing timeout
-   * runs while they wait, so keep this small for slow handlers. Closing gives
-   * back what was never handed out, for redelivery at once.
+   * runs while they wait (auto-ping keeps them alive; without it, keep this
+   * small for slow handlers). Closing gives back what was never handed out,
+   * for redelivery after 50 ms.
    * @default 50
    */
   readonly maxPendingEvents?: number;
   /**
-   * While a handed-out event is neither acked nor rejected, ping it every
-   * quarter of the consumer's processing timeout so that slow handlers are not
-   * redelivered. Stops when the event is settled or the subscription closes.
+   * While an event is neither acked nor rejected, ping it every quarter of
+   * the consumer's processing timeout so that it is not redelivered (to this
+   * or another subscriber) behind a slow handler: handed-out events and those
+   * still waiting in the buffer. Stops when the event is settled or the
+   * subscription closes.
    * @default true
    */
   readonly autoPing?: boolean;
@@ -538,6 +541,16 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Set
   #tick(tick: number): void {
     const now = performance.now();
     const autoPing = this.#opts.autoPing;
+    if (autoPing) {
+      // Events waiting in the buffer too: their processing timeout runs from
+      // delivery, and the server would hand them to another subscriber.
+      for (let i = this.#head; i < this.#buffer.length; i++) {
+        const item = this.#buffer[i] as Buffered;
+        if (now - item.receivedAt < tick) continue;
+        item.receivedAt = now;
+        EventImpl.pingUnhanded(this.nc, item.msg.reply as string);
+      }
+    }
     for (const event of this.#inFlight.values()) {
       if (autoPing) {
         if (now - event.touchedAt >= tick) event.autoPing(now);

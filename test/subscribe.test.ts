@@ -282,6 +282,31 @@ describe("subscribe: settling", () => {
     expect((await next).done).toBe(true);
   });
 
+  it("auto-ping also keeps events waiting in the buffer from being redelivered behind a slow handler", async () => {
+    const { stream, consumer } = await setup({ processingTimeoutMs: 400 });
+    await publishN(stream, 5);
+    await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, maxPendingEvents: 5 });
+    const it = iter(sub);
+    const first = await nextEvent(it);
+    await waitFor(async () => (await ackPending(stream, consumer)) === 5, { what: "all five delivered" });
+    // Another instance on the same consumer, with its pull waiting: the server
+    // would hand it any of the five whose processing timeout runs out.
+    await using other = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
+    // A slow handler: three processing timeouts pass while four events wait behind it.
+    const { next } = await expectNoEvent(iter(other), 1_200);
+    void next.catch(() => {});
+    await first.ack();
+    const attempts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ev = await nextEvent(it);
+      attempts.push(ev.deliveryAttempt);
+      await ev.ack();
+    }
+    expect(attempts).toEqual([1, 1, 1, 1]);
+    const jsm = await jetstreamManager(env.nc);
+    expect((await jsm.consumers.info(stream, consumer)).num_redelivered).toBe(0);
+  });
+
   it("fire-and-forget acks (confirmAcks: false) settle too", async () => {
     const { stream, consumer } = await setup({ processingTimeoutMs: 300 });
     await publishN(stream, 3);
