@@ -283,7 +283,7 @@ describe("subscribe: settling", () => {
   });
 
   it("auto-ping also keeps events waiting in the buffer from being redelivered behind a slow handler", async () => {
-    const { stream, consumer } = await setup({ processingTimeoutMs: 400 });
+    const { stream, consumer } = await setup({ processingTimeoutMs: 1_000 });
     await publishN(stream, 5);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, maxPendingEvents: 5 });
     const it = iter(sub);
@@ -292,8 +292,8 @@ describe("subscribe: settling", () => {
     // Another instance on the same consumer, with its pull waiting: the server
     // would hand it any of the five whose processing timeout runs out.
     await using other = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
-    // A slow handler: three processing timeouts pass while four events wait behind it.
-    const { next } = await expectNoEvent(iter(other), 1_200);
+    // A slow handler: 2.5 processing timeouts pass while four events wait behind it.
+    const { next } = await expectNoEvent(iter(other), 2_500);
     void next.catch(() => {});
     await first.ack();
     const attempts: number[] = [];
