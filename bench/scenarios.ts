@@ -158,7 +158,11 @@ export interface TimedScenario {
   finish(): Promise<ScenarioResult>;
 }
 
-/** The shared shape of every scenario: a warm-up per variant, then the timed rounds with the variants in turn. */
+/**
+ * The shared shape of every scenario: a warm-up per variant, then the timed
+ * rounds with the variants in turn. `cleanup` runs after `finish()`, or at once
+ * when a round fails.
+ */
 async function runRounds(
   ctx: ScenarioContext,
   id: string,
@@ -168,18 +172,23 @@ async function runRounds(
   once: Once,
   cleanup: () => Promise<void>,
 ): Promise<TimedScenario> {
-  for (const d of ctx.drivers) {
-    await once(d, Math.max(1, Math.floor(count / 5)), timed);
-    await ctx.afterRound(d.variant);
-  }
   const rounds = new Map<VariantName, Round[]>(ctx.drivers.map((d) => [d.variant, []]));
-  for (let r = 0; r < ctx.rounds; r++) {
+  try {
     for (const d of ctx.drivers) {
-      const round = await once(d, count, timed);
+      await once(d, Math.max(1, Math.floor(count / 5)), timed);
       await ctx.afterRound(d.variant);
-      rounds.get(d.variant)?.push(round);
-      ctx.progress(`${id} round ${r + 1}/${ctx.rounds} ${d.variant}: ${rate(count, round)}`);
     }
+    for (let r = 0; r < ctx.rounds; r++) {
+      for (const d of ctx.drivers) {
+        const round = await once(d, count, timed);
+        await ctx.afterRound(d.variant);
+        rounds.get(d.variant)?.push(round);
+        ctx.progress(`${id} round ${r + 1}/${ctx.rounds} ${d.variant}: ${rate(count, round)}`);
+      }
+    }
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
   return {
     async finish() {
@@ -307,15 +316,9 @@ export async function runPublish(
     }
     return result;
   };
-  const cleanup = async () => {
+  return runRounds(ctx, id, title, count, payload, once, async () => {
     await jsm.streams.delete(stream).catch(() => {});
-  };
-  try {
-    return await runRounds(ctx, id, title, count, payload, once, cleanup);
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+  });
 }
 
 /** How many subjects the consume streams' events take turns on (for `orderBy: "subject"`). */
@@ -519,15 +522,9 @@ export async function runLatency(
       await jsm.consumers.delete(stream, consumer).catch(() => {});
     }
   };
-  const cleanup = async () => {
+  return runRounds(ctx, id, title, count, payload, once, async () => {
     await jsm.streams.delete(stream).catch(() => {});
-  };
-  try {
-    return await runRounds(ctx, id, title, count, payload, once, cleanup);
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
+  });
 }
 
 /**

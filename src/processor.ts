@@ -250,10 +250,10 @@ export async function startProcessor(
   const opts = resolveOptions(options);
   if (opts.signal?.aborted) throw abortError(opts.signal);
   if (opts.deadLetterSubject !== undefined) await assertCaptured(rt, opts.deadLetterSubject);
-  const sub = (await subscribe(rt, stream, consumer, {
+  const sub = await subscribe<Message>(rt, stream, consumer, {
     ...opts.subscribe,
     ...(router === undefined || router.types.length === 0 ? {} : { registry: router.registry() }),
-  })) as unknown as SubscriptionImpl<Message>;
+  });
   const processor = new ProcessorImpl(rt, sub, router, fallback, opts);
   processor.start();
   return processor;

@@ -171,7 +171,7 @@ export async function subscribe<T extends Message>(
   stream: string,
   consumer: string,
   options?: SubscribeOptions,
-): Promise<Subscription<T>> {
+): Promise<SubscriptionImpl<T>> {
   assertName("stream", stream);
   assertName("consumer", consumer);
   const opts = resolveOptions(options);

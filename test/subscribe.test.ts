@@ -151,6 +151,16 @@ describe("subscribe: decoding", () => {
   });
 });
 
+/** One event taken from a subscription of a client whose log is recorded. */
+async function oneEventLogged() {
+  const logger = recordingLogger();
+  const events = await env.client({ logger });
+  const { stream, consumer } = await setup();
+  await publishN(stream, 1);
+  const sub = await events.subscribe(stream, consumer, { schema: TestEventSchema });
+  return { logger, sub, ev: await nextEvent(iter(sub)), stream, consumer };
+}
+
 describe("subscribe: settling", () => {
   it("ack: the event is not redelivered", async () => {
     const { stream, consumer } = await setup({ processingTimeoutMs: 300 });
@@ -342,12 +352,8 @@ describe("subscribe: settling", () => {
   });
 
   it("retries a settlement while the server is paused, and succeeds once it resumes", async () => {
-    const logger = recordingLogger();
-    const events = await env.client({ logger });
-    const { stream, consumer } = await setup();
-    await publishN(stream, 1);
-    await using sub = await events.subscribe(stream, consumer, { schema: TestEventSchema });
-    const ev = await nextEvent(iter(sub));
+    const { logger, sub, ev, stream, consumer } = await oneEventLogged();
+    await using _ = sub;
     await pauseProcess(env.server.pid);
     let resumed = false;
     try {
@@ -364,12 +370,8 @@ describe("subscribe: settling", () => {
   });
 
   it("gives up per the retry options and leaves the event unsettled", async () => {
-    const logger = recordingLogger();
-    const events = await env.client({ logger });
-    const { stream, consumer } = await setup();
-    await publishN(stream, 1);
-    await using sub = await events.subscribe(stream, consumer, { schema: TestEventSchema });
-    const ev = await nextEvent(iter(sub));
+    const { logger, sub, ev } = await oneEventLogged();
+    await using _ = sub;
     await pauseProcess(env.server.pid);
     let err: WindshiftError;
     try {

@@ -12,7 +12,18 @@ import { uniqueName, waitFor } from "../helpers.js";
 import { recordingLogger } from "../log.js";
 import { type Cluster, type ClusterNode, startCluster } from "./cluster.js";
 import { History, summarize } from "./history.js";
-import { collectStatuses, connectTo, consume, Gaps, publishLanes, readStreamKeys, report, since } from "./support.js";
+import {
+  allHandled,
+  collectStatuses,
+  connectTo,
+  consume,
+  expectIntact,
+  Gaps,
+  publishLanes,
+  readStreamKeys,
+  report,
+  since,
+} from "./support.js";
 
 let cluster: Cluster;
 let admin: NatsConnection;
@@ -163,11 +174,7 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
   const resumedAfterElectionMs = Math.max(0, resumedMs - electionMs);
   stop = true;
   const { errors } = await publishing;
-  await waitFor(() => history.allHandled(), {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `every acked event handled (missing ${history.missing().length})`,
-  });
+  await allHandled(history);
   const result = history.check();
   report("consumer-leader-kill", {
     electionMs,
@@ -192,9 +199,7 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
   // so the bound is on what comes after it.
   expect(resumedAfterElectionMs).toBeLessThan(15_000);
   expect(errors.total, `publishes failed: ${errors}`).toBe(0);
-  expect(result.lost).toEqual([]);
-  expect(result.unexpected).toEqual([]);
-  expect(result.mismatched).toEqual([]);
+  expectIntact(result);
   expect(result.publishOrderViolations).toEqual([]);
   // Redelivered: at most what was pulled or unacked at the kill.
   expect(result.duplicates).toBeLessThanOrEqual(200);

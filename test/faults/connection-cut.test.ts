@@ -12,7 +12,7 @@ import { holdFor, uniqueName, waitFor } from "../helpers.js";
 import { recordingLogger } from "../log.js";
 import { History, summarize } from "./history.js";
 import { startProxy, type TcpProxy } from "./proxy.js";
-import { connectTo, consume, publishLanes, report, since } from "./support.js";
+import { allHandled, connectTo, consume, expectIntact, publishLanes, report, since } from "./support.js";
 
 let server: NatsServer;
 let proxy: TcpProxy;
@@ -89,11 +89,7 @@ it("cutting the connection while events are in flight: acks are confirmed or the
     stalls.push(Math.round(Math.max(0, consuming.gaps.longestEndedAt - fault)));
   }
   const { errors } = await publishing;
-  await waitFor(() => history.allHandled(), {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `every acked event handled (missing ${history.missing().length})`,
-  });
+  await allHandled(history);
   // An ack lost with the connection must have been retried, or the event
   // redelivered (after the 3 s processing timeout) and acked again.
   await settledOnServer(stream, 20_000);
@@ -113,9 +109,7 @@ it("cutting the connection while events are in flight: acks are confirmed or the
   expect(proxy.accepted - acceptedBefore).toBeGreaterThanOrEqual(3);
   expect(errors.total).toBe(0);
   expect(result.acked).toBe(6_000);
-  expect(result.lost).toEqual([]);
-  expect(result.unexpected).toEqual([]);
-  expect(result.mismatched).toEqual([]);
+  expectIntact(result);
   // Each cut can cost at most the pull window (50) plus the acks on the wire.
   expect(result.duplicates).toBeLessThanOrEqual(3 * 100);
   await sub.close();
@@ -151,11 +145,7 @@ it("swallowing the traffic: the stale connection is replaced and delivery resume
   });
   const resumeMs = since(lifted);
   const { errors } = await publishing;
-  await waitFor(() => history.allHandled(), {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `every acked event handled (missing ${history.missing().length})`,
-  });
+  await allHandled(history);
   await settledOnServer(stream, 20_000);
   const result = history.check();
   report("blackhole", {
@@ -172,9 +162,7 @@ it("swallowing the traffic: the stale connection is replaced and delivery resume
   expect(errors.total).toBe(0);
   // The client gave up on the silent connection and dialled again.
   expect(proxy.accepted - acceptedBefore).toBeGreaterThanOrEqual(1);
-  expect(result.lost).toEqual([]);
-  expect(result.unexpected).toEqual([]);
-  expect(result.mismatched).toEqual([]);
+  expectIntact(result);
   expect(result.duplicates).toBeLessThanOrEqual(100);
   await sub.close();
   expect(await consuming.done).toBeUndefined();

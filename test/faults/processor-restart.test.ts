@@ -7,7 +7,7 @@ import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import { handle } from "../../src/index.js";
 import { uniqueName, waitFor } from "../helpers.js";
 import { History, summarize } from "./history.js";
-import { publishLanes, report, since, useFaultServer } from "./support.js";
+import { allHandled, expectIntact, publishLanes, report, since, useFaultServer } from "./support.js";
 
 const env = useFaultServer();
 
@@ -71,11 +71,7 @@ it("a processor rides out a server restart: every acked event handled, keys one 
   const restartMs = since(fault);
 
   const { errors } = await publishing;
-  await waitFor(() => history.allHandled(), {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `every acked event handled (missing ${history.missing().length})`,
-  });
+  await allHandled(history);
   const result = history.check();
   report("processor-restart", {
     restartMs,
@@ -89,8 +85,7 @@ it("a processor rides out a server restart: every acked event handled, keys one 
   expect(stopped, "the processor stopped by itself").toBe(false);
   expect(errors.total, `publishes failed despite retry: ${errors}`).toBe(0);
   expect(result.acked).toBe(4_000);
-  expect(result.lost).toEqual([]);
-  expect(result.unexpected).toEqual([]);
+  expectIntact(result);
   expect(overlaps).toBe(0);
   expect(thrown).toBeGreaterThanOrEqual(80);
   await processor.close();

@@ -9,7 +9,17 @@ import { createEvents } from "../../src/index.js";
 import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
 import { uniqueName, waitFor } from "../helpers.js";
 import { History, summarize } from "./history.js";
-import { collectStatuses, connectTo, consume, Gaps, publishLanes, report, since } from "./support.js";
+import {
+  allHandled,
+  collectStatuses,
+  connectTo,
+  consume,
+  expectIntact,
+  Gaps,
+  publishLanes,
+  report,
+  since,
+} from "./support.js";
 
 let server: NatsServer;
 const connections: NatsConnection[] = [];
@@ -62,11 +72,7 @@ it("restart mid-publish and mid-consume: nothing acked is lost, the subscription
   const restartMs = since(fault);
 
   const { errors } = await publishing;
-  await waitFor(() => history.allHandled(), {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `every acked event handled (missing ${history.missing().length})`,
-  });
+  await allHandled(history);
   const result = history.check();
   report("restart", {
     restartMs,
@@ -83,9 +89,7 @@ it("restart mid-publish and mid-consume: nothing acked is lost, the subscription
   expect(statuses.map((s) => s.type)).toContain("reconnected");
   expect(errors.total, `publishes failed despite retry: ${errors}`).toBe(0);
   expect(result.acked).toBe(6_000);
-  expect(result.lost).toEqual([]);
-  expect(result.unexpected).toEqual([]);
-  expect(result.mismatched).toEqual([]);
+  expectIntact(result);
   // Each lane waits for one publish before the next: the stream keeps lane order.
   expect(result.publishOrderViolations).toEqual([]);
   // Redelivered are at most what was in flight at the kill: the pull window

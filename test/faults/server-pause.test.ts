@@ -11,7 +11,16 @@ import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
 import { holdFor, pauseProcess, resumeProcess, uniqueName, waitFor } from "../helpers.js";
 import { recordingLogger } from "../log.js";
 import { History, summarize } from "./history.js";
-import { collectStatuses, connectTo, consume, publishLanes, report, since } from "./support.js";
+import {
+  allHandled,
+  collectStatuses,
+  connectTo,
+  consume,
+  expectIntact,
+  publishLanes,
+  report,
+  since,
+} from "./support.js";
 
 const PROCESSING_TIMEOUT_MS = 2_000;
 // Longer than the processing timeout, and long enough that the pull's idle
@@ -88,11 +97,7 @@ it("freezing the server longer than the processing timeout: nothing acked is los
   const resumedMs = Math.round(Math.max(0, consuming.gaps.longestEndedAt - thawed));
   stop = true;
   const { errors } = await publishing;
-  await waitFor(() => history.allHandled(), {
-    timeoutMs: 30_000,
-    intervalMs: 50,
-    what: `every acked event handled (missing ${history.missing().length})`,
-  });
+  await allHandled(history);
   await waitFor(
     async () => {
       const info = await jsm.consumers.info(stream, "worker");
@@ -117,9 +122,7 @@ it("freezing the server longer than the processing timeout: nothing acked is los
   expect(statuses.map((s) => s.type)).toContain("heartbeats-missed");
   // A publish may time out while the server is frozen: its outcome is unknown, never lost.
   expect([...errors.counts.keys()].filter((c) => c !== ErrorCode.PublishTimeout)).toEqual([]);
-  expect(result.lost).toEqual([]);
-  expect(result.unexpected).toEqual([]);
-  expect(result.mismatched).toEqual([]);
+  expectIntact(result);
   expect(result.publishOrderViolations).toEqual([]);
   // Redelivered: what was pulled or unacked when the server froze.
   expect(result.duplicates).toBeLessThanOrEqual(200);

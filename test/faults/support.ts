@@ -8,7 +8,7 @@
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { ConnectionOptions, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import {
   createEvents,
@@ -21,8 +21,8 @@ import {
   type SubscriptionStatus,
 } from "../../src/index.js";
 import { type NatsServer, startNatsServer } from "../../src/testing/index.js";
-import { holdFor } from "../helpers.js";
-import type { History } from "./history.js";
+import { holdFor, waitFor } from "../helpers.js";
+import type { History, HistoryReport } from "./history.js";
 
 /** Prints one line the CI log collector picks up: `[faults] <scenario>: <facts>`. */
 export function report(scenario: string, facts: Record<string, string | number | boolean>): void {
@@ -298,4 +298,20 @@ export function useFaultServer(): FaultServer {
     await env.server?.stop();
   });
   return env;
+}
+
+/** Waits up to 30 s for every acked publish to have been handled. */
+export async function allHandled(history: History): Promise<void> {
+  await waitFor(() => history.allHandled(), {
+    timeoutMs: 30_000,
+    intervalMs: 50,
+    what: `every acked event handled (missing ${history.missing().length})`,
+  });
+}
+
+/** Nothing acked was lost, nothing unpublished was handled, and every handled event matches its publish ack. */
+export function expectIntact(result: HistoryReport): void {
+  expect(result.lost).toEqual([]);
+  expect(result.unexpected).toEqual([]);
+  expect(result.mismatched).toEqual([]);
 }
