@@ -31,7 +31,7 @@ export interface Driver {
   /**
    * Reads `count` events through the existing consumer, decoding and acking
    * each in turn (after `onEvent`, if given), then stops. `pending` is the
-   * pull batch (raw `max_messages`, windshift `maxPendingEvents`).
+   * pull batch (raw `max_messages`, windshift `prefetch`).
    */
   drain(
     stream: string,
@@ -180,7 +180,7 @@ export function windshiftDriver(nc: NatsConnection, sdk?: OtelSdk): Driver {
     async drain(stream, consumer, count, confirmAcks, pending, onEvent) {
       const sub = await events.subscribe(stream, consumer, {
         schema: TestEventSchema,
-        maxPendingEvents: pending,
+        prefetch: pending,
         confirmAcks,
       });
       let n = 0;
@@ -211,11 +211,12 @@ export function windshiftDriver(nc: NatsConnection, sdk?: OtelSdk): Driver {
           // may still wait for its key: done when the first `count` are.
           if (event.id <= count && ++handled === count) allHandled();
         }),
-        { ...mode, confirmAcks, maxPendingEvents: pending },
+        { ...mode, confirmAcks, maxWaitingEvents: pending },
       );
       try {
-        // `closed` rejects if the processor stops by itself.
-        await Promise.race([done, processor.closed]);
+        // `closed` resolves with the error if the processor stops by itself.
+        const failure = await Promise.race([done, processor.closed]);
+        if (failure !== undefined) throw failure;
       } finally {
         // Waits for the acks of the events handled last.
         await processor.close();

@@ -7,7 +7,7 @@
  *
  *   --quick          a shorter run: 3 rounds, smaller rounds (the default took 19 minutes on the 2-core machine)
  *   --rounds N       rounds per scenario (default 7, quick 3)
- *   --pull N         pull batch: raw max_messages = windshift maxPendingEvents (default 100)
+ *   --pull N         pull batch: raw max_messages = windshift prefetch (default 100)
  *   --only a,b       run only these scenarios (see SCENARIOS below; `--help` lists them)
  *   --json [path]    the report as JSON, to `path` (the table still goes to stdout) or, without
  *                    a path, to stdout (the table then goes to stderr)
@@ -276,8 +276,7 @@ async function main(): Promise<void> {
     // Once in the fresh process, as a service without any SDK would run it, and
     // once more after the scenarios (warm, bigger heap, SDK code seen).
     progress("measuring the no-op telemetry calls (fresh process)");
-    const telemetryNc = drivers[1]?.nc ?? adminNc;
-    const fresh = measureTelemetryCost(telemetryNc, sizes.microIterations, sizes.microBatches);
+    const fresh = measureTelemetryCost(sizes.microIterations, sizes.microBatches);
 
     const wanted = (id: ScenarioId) => args.only === undefined || args.only.has(id);
     const count = (id: ScenarioId) => sizes.counts[id];
@@ -369,7 +368,7 @@ async function main(): Promise<void> {
       if (sdk.spansExported() === 0) throw new Error("the OpenTelemetry SDK exported no spans: it was not in use");
 
       progress("measuring the no-op telemetry calls (after the scenarios)");
-      after = measureTelemetryCost(telemetryNc, sizes.microIterations, sizes.microBatches);
+      after = measureTelemetryCost(sizes.microIterations, sizes.microBatches);
 
       // All timing is done: now the forced GCs.
       progress("measuring retained heap (an untimed round per variant, forced GCs)");

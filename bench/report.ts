@@ -25,7 +25,7 @@ export interface Meta {
   readonly payloadBytes: readonly number[];
   /** The end-to-end latency scenario's publish rate, events per second. */
   readonly latencyRate: number;
-  /** Pull batch: raw `max_messages` = windshift `maxPendingEvents`. */
+  /** Pull batch: raw `max_messages` = windshift `prefetch`. */
   readonly pullBatch: number;
   readonly gcExposed: boolean;
   readonly durationSec?: number;

@@ -391,7 +391,7 @@ export async function runConsume(
     await ctx.admin.ensureConsumer(stream, {
       name: consumer,
       from: { start: true },
-      maxPendingEvents: Math.max(1_000, pending),
+      maxUnsettledEvents: Math.max(1_000, pending),
     });
     try {
       const result = await measure(async () => {
@@ -512,7 +512,7 @@ export async function runLatency(
     await ctx.admin.ensureConsumer(stream, {
       name: consumer,
       from: { start: true },
-      maxPendingEvents: Math.max(1_000, pending),
+      maxUnsettledEvents: Math.max(1_000, pending),
     });
     try {
       const result = await measure(() => latencyRound(d, stream, consumer, n, rate, payload, confirmAcks, pending));

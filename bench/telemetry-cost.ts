@@ -5,33 +5,37 @@
  * order, using windshift's own telemetry and trace-context modules from
  * `dist/` (so the helpers are the real ones; the sequence is copied):
  *
- * - publish: `publish()` in src/publish.ts: the `tracing()` check,
- *   `context.active()`, `injectTraceContext`, the start time, and the metrics
- *   when `metering`;
- * - process: `#toEvent` in src/subscription.ts: `extractTraceContext` over the
- *   header map, the `tracing()` check, and the metrics when `metering`;
- * - settle: the fire-and-forget `ack()` in src/event.ts and `endProcessing()`:
- *   the metrics when `metering`.
+ * - publish: `publish()` in src/publish/publish.ts: the `tracing()` check,
+ *   `context.active()`, `injectTraceContext`, the start time, and the metrics;
+ * - process: `#handOut` in src/consume/subscription.ts and `Settler.track`:
+ *   `extractTraceContext` over the header map, the `tracing()` check, the
+ *   hand-out time and the consumed counter;
+ * - settle: the fire-and-forget `ack()` in src/consume/event.ts
+ *   (`Settler.sendNow`) and `endProcessing()`: the metrics.
  *
- * With no SDK, no span objects, span attributes or metric calls are made at
- * all. Keep this
- * in step with those files when they change.
+ * With no SDK, no span objects or span attributes are made; metrics go to the
+ * API's no-op instruments with cached attributes. Keep this in step with
+ * those files when they change.
  *
  * @module
  */
-import { type NatsConnection, headers as natsHeaders } from "@nats-io/nats-core";
 import { type Attributes, type Context, context, trace } from "@opentelemetry/api";
 import { Headers } from "windshift";
-import type * as TelemetryModule from "../src/telemetry.js";
-import type * as TraceContextModule from "../src/trace-context.js";
+import type * as AttributesModule from "../src/telemetry/attributes.js";
+import type * as TelemetryModule from "../src/telemetry/telemetry.js";
+import type * as TraceContextModule from "../src/telemetry/trace-context.js";
 import { median } from "./stats.js";
 
 // windshift's internal modules, from the build the bench runs against.
-const dist = new URL("../../dist/", import.meta.url);
-const { createTelemetry, Attr } = (await import(new URL("telemetry.js", dist).href)) as typeof TelemetryModule;
-const { extractTraceContext, injectTraceContext, toHeaderMap } = (await import(
+const dist = new URL("../../dist/telemetry/", import.meta.url);
+const { createTelemetry } = (await import(new URL("telemetry.js", dist).href)) as typeof TelemetryModule;
+const { Attr } = (await import(new URL("attributes.js", dist).href)) as typeof AttributesModule;
+const { extractTraceContext, injectTraceContext } = (await import(
   new URL("trace-context.js", dist).href
 )) as typeof TraceContextModule;
+
+/** What the telemetry reads of an engine: its connection facts, as the JetStream engine reports them. */
+const FACTS = Object.freeze({ system: "nats", clientId: "7", serverAddress: "127.0.0.1", serverPort: 4222 });
 
 /** Per-operation cost of the no-op telemetry, in nanoseconds. */
 export interface TelemetryCost {
@@ -55,17 +59,27 @@ export function assertNoSdkRegistered(): void {
   if (recording) throw new Error("a global OpenTelemetry tracer provider is registered; the no-SDK figures are void");
 }
 
-/** Measures the three paths; `nc` is a live connection, as `connection()` asks it for the server on every call. */
-export function measureTelemetryCost(nc: NatsConnection, iterations: number, batches: number): TelemetryCost {
+/** Measures the three paths. */
+export function measureTelemetryCost(iterations: number, batches: number): TelemetryCost {
   assertNoSdkRegistered();
-  const t = createTelemetry(nc, { traceProcessing: "child", recordBodySize: false });
+  const engine = { connection: () => FACTS } as unknown as Parameters<typeof createTelemetry>[0];
+  const t = createTelemetry(engine, {
+    tracerProvider: undefined,
+    meterProvider: undefined,
+    traceProcessing: "child",
+    recordBodySize: false,
+  });
+  // The first span shows whether an SDK is there; with none, tracing is off from then on.
+  if (t.tracing()) t.startSpan("probe", {}, context.active()).end();
   if (t.tracing()) throw new Error("telemetry reports an SDK; the no-SDK figures are void");
   const typeName = "windshift.test.v1.TestEvent";
   // The headers a plain windshift event arrives with (no trace context: the
-  // producer had no SDK either).
-  const h = natsHeaders();
-  h.set(Headers.DataType, typeName);
-  h.set(Headers.PublishedTime, new Date().toISOString());
+  // producer had no SDK either), as the lookup map a delivery has anyway.
+  const published = new Date().toISOString();
+  const lookup = new Map([
+    [Headers.DataType.toLowerCase(), typeName],
+    [Headers.PublishedTime.toLowerCase(), published],
+  ]);
   const settleBase = Object.freeze({ ...t.connection(), [Attr.Subscription]: "worker", [Attr.Stream]: "bench" });
   const settleAttributes = new Map<string, Attributes>();
   const settleAttrs = (operation: string): Attributes => {
@@ -77,35 +91,33 @@ export function measureTelemetryCost(nc: NatsConnection, iterations: number, bat
     return a;
   };
 
-  // Metrics work is guarded by `t.metering`, false with no SDK (the metrics
-  // API binds meters when they are created), exactly as in src/.
   const publishPath = (): unknown => {
     const parent = context.active();
     const traced = t.tracing();
-    injectTraceContext(parent, h);
+    const headers: [string, string][] = [
+      [Headers.DataType, typeName],
+      [Headers.PublishedTime, published],
+    ];
+    injectTraceContext(parent, headers);
     const started = performance.now();
-    if (t.metering) {
-      const metricAttributes = t.publishAttributes("bench", undefined);
-      t.sent.add(1, metricAttributes);
-      t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
-    }
+    const metricAttributes = t.publishAttributes("bench", undefined);
+    t.sent.add(1, metricAttributes);
+    t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
     return traced;
   };
 
   const processPath = (): { context: Context; handedOutAt: number } => {
-    const producer = extractTraceContext(toHeaderMap(h));
+    const producer = extractTraceContext(lookup);
     if (t.tracing()) throw new Error("unreachable");
-    const handedOutAt = t.metering ? performance.now() : 0;
-    if (t.metering) t.consumed.add(1, settleBase);
+    const handedOutAt = performance.now();
+    t.consumed.add(1, settleBase);
     return { context: producer, handedOutAt };
   };
 
   const settlePath = (event: { context: Context; handedOutAt: number }): void => {
     if (t.tracing()) throw new Error("unreachable");
-    if (t.metering) {
-      t.operationDuration.record(0, settleAttrs("ack"));
-      t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
-    }
+    t.operationDuration.record(0, settleAttrs("ack"));
+    t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
   };
 
   // Events are processed ahead of time so that the settle loop times settling alone.

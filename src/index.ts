@@ -1,26 +1,34 @@
 /**
- * windshift: strongly typed Protobuf event streams over NATS JetStream.
+ * windshift: strongly typed Protobuf event streams, on NATS JetStream (or in
+ * memory for tests, from `windshift/testing`).
  *
  * @module
  */
 
-export type { BackoffDecider, BackoffOptions } from "./backoff.js";
-export type { ConsumerDescription, ConsumerOptions } from "./consumers.js";
-export type { DeadLetterOptions, DeadLetterReason, ReplayOptions, ReplayResult } from "./dead-letter.js";
+export type { ConsumerDescription, ConsumerOptions } from "./client/consumers.js";
+export { createEvents } from "./client/create-events.js";
+export type { Events } from "./client/events.js";
+export type { ClientOptions, EventsOptions } from "./client/options.js";
+export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./client/position.js";
+export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./client/streams.js";
+export type { Event, EventHeaders } from "./consume/event.js";
+export type { SubscribeOptions } from "./consume/options.js";
+export type { RejectOptions, SettleOptions } from "./consume/settle-options.js";
+export type { SubscriptionStatus } from "./consume/status.js";
+export type { Subscription } from "./consume/subscription.js";
 export { ErrorCode, isWindshiftError, WindshiftError } from "./errors.js";
-export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./event.js";
-export type { Events, EventsOptions } from "./events.js";
-export { createEvents } from "./events.js";
-export type { FallbackHandler, Handler, UnknownTypePolicy } from "./handlers.js";
-export { handle, isRouter, PermanentError, Router, router } from "./handlers.js";
-export type { IdempotentOptions } from "./idempotent.js";
-export type { Logger } from "./logger.js";
-export { isValidName, isValidSubject } from "./names.js";
-export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./position.js";
-export type { Middleware, ProcessOptions, Processor, ProcessorStats } from "./processor.js";
-export type { PublishedEvent, PublishOptions } from "./publish.js";
-export type { RetryOptions } from "./retry.js";
-export type { SubscriptionStatus } from "./status.js";
-export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams.js";
-export type { SubscribeOptions, Subscription } from "./subscription.js";
+export type { BackoffOptions } from "./internal/backoff.js";
+export type { Clock } from "./internal/clock.js";
+export type { Logger } from "./internal/logger.js";
+export { isValidName, isValidSubject } from "./internal/names.js";
+export type { RetryOptions } from "./internal/retry.js";
+export type { BackoffDecider } from "./process/backoff.js";
+export type { DeadLetterReason } from "./process/failure-policy.js";
+export type { FallbackHandler, Handler, Router, UnknownTypePolicy } from "./process/handlers.js";
+export { handle, isRouter, PermanentError, router } from "./process/handlers.js";
+export type { IdempotentOptions } from "./process/idempotent.js";
+export type { DeadLetterOptions, Middleware, ProcessOptions } from "./process/options.js";
+export type { Processor, ProcessorStats } from "./process/processor.js";
+export type { ReplayOptions, ReplayResult } from "./process/replay.js";
+export type { PublishedEvent, PublishOptions } from "./publish/publish.js";
 export { Headers } from "./wire.js";

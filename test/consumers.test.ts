@@ -61,7 +61,7 @@ describe("ensureConsumer: durable and ephemeral", () => {
       stream: s,
       durable: true,
       created: true,
-      config: { subjects: [], from: { end: true }, processingTimeoutMs: 30_000, maxPendingEvents: 1_000 },
+      config: { subjects: [], from: { end: true }, processingTimeoutMs: 30_000, maxUnsettledEvents: 1_000 },
     });
     const info = await jsm.consumers.info(s, "worker");
     expect(info.name).toBe("worker");
@@ -129,7 +129,7 @@ describe("ensureConsumer: options on the server", () => {
       from: { start: true },
       processingTimeoutMs: 7_000,
       maxDeliveryAttempts: 4,
-      maxPendingEvents: 20,
+      maxUnsettledEvents: 20,
       inactiveThresholdMs: 600_000,
     });
     const { config } = await jsm.consumers.info(s, "tuned");
@@ -145,7 +145,7 @@ describe("ensureConsumer: options on the server", () => {
       from: { start: true },
       processingTimeoutMs: 7_000,
       maxDeliveryAttempts: 4,
-      maxPendingEvents: 20,
+      maxUnsettledEvents: 20,
       inactiveThresholdMs: 600_000,
     });
   });
@@ -277,9 +277,9 @@ describe("ensureConsumer: limits observable on the server", () => {
     }
   });
 
-  it("maxPendingEvents caps unsettled deliveries", async () => {
+  it("maxUnsettledEvents caps unsettled deliveries", async () => {
     const s = await newStream();
-    await env.events.ensureConsumer(s, { name: "mp", maxPendingEvents: 2, from: { start: true } });
+    await env.events.ensureConsumer(s, { name: "mp", maxUnsettledEvents: 2, from: { start: true } });
     expect((await jsm.consumers.info(s, "mp")).config.max_ack_pending).toBe(2);
     await publish(s, "a", "b", "c");
     await using sub = await env.events.subscribe(s, "mp", { schema: TestEventSchema });
@@ -306,7 +306,7 @@ describe("ensureConsumer: update", () => {
     await env.events.ensureConsumer(s, { name: "u", from: { start: true } });
     await publish(s, "a", "b", "c");
     {
-      await using sub = await env.events.subscribe(s, "u", { schema: TestEventSchema, maxPendingEvents: 1 });
+      await using sub = await env.events.subscribe(s, "u", { schema: TestEventSchema, prefetch: 1 });
       const it = sub[Symbol.asyncIterator]();
       for (const id of [1, 2]) {
         const event = await nextEvent(it);

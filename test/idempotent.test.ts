@@ -56,7 +56,7 @@ describe("idempotent", () => {
     expect(info.config).toMatchObject({ subjects: [`$KV.${bucket}.>`], max_msgs_per_subject: 1 });
     const key = Buffer.from("order-1/created").toString("base64url");
     const record = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${key}` });
-    expect(record?.header.get("WS-Processed-Id")).toBe(`${stream}:1`);
+    expect(record?.string()).toBe(`${stream}:1`);
   });
 
   it("handles each key once under concurrency, with a key of your own; events without a key every time", async () => {

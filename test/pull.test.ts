@@ -11,12 +11,12 @@ async function consumerInfo(stream: string, consumer: string) {
 }
 
 describe("pulling", () => {
-  it("fetches at most maxPendingEvents ahead of the loop", async () => {
+  it("fetches at most prefetch ahead of the loop", async () => {
     const stream = uniqueName();
     await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
     await env.events.ensureConsumer(stream, { name: "w", from: { start: true } });
     for (let i = 0; i < 20; i++) await env.events.publish(`${stream}.a`, TestEventSchema, {});
-    await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema, maxPendingEvents: 5 });
+    await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema, prefetch: 5 });
     await waitFor(async () => (await consumerInfo(stream, "w")).num_ack_pending === 5, { what: "5 delivered" });
     const it = sub[Symbol.asyncIterator]();
     // Nothing more is delivered while the loop takes nothing (the wait is the condition).
@@ -48,7 +48,7 @@ describe("pulling", () => {
       },
     });
     await watcher.flush();
-    await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema, maxPendingEvents: 20 });
+    await using sub = await env.events.subscribe(stream, "w", { schema: TestEventSchema, prefetch: 20 });
     const it = sub[Symbol.asyncIterator]();
     for (let i = 0; i < 200; i++) {
       const ev = await nextEvent(it);

@@ -295,7 +295,7 @@ describe("subscribe: settling", () => {
   it("auto-ping also keeps events waiting in the buffer from being redelivered behind a slow handler", async () => {
     const { stream, consumer } = await setup({ processingTimeoutMs: 1_000 });
     await publishN(stream, 5);
-    await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, maxPendingEvents: 5 });
+    await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, prefetch: 5 });
     const it = iter(sub);
     const first = await nextEvent(it);
     await waitFor(async () => (await ackPending(stream, consumer)) === 5, { what: "all five delivered" });
@@ -375,7 +375,7 @@ describe("subscribe: settling", () => {
     await pauseProcess(env.server.pid);
     let err: WindshiftError;
     try {
-      err = await windshiftError(ev.ack({ timeoutMs: 50, retry: { retries: 2, minTimeout: 10 } }));
+      err = await windshiftError(ev.ack({ timeoutMs: 50, retry: { maxAttempts: 3, initialDelayMs: 10 } }));
     } finally {
       resumeProcess(env.server.pid);
     }

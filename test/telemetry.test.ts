@@ -19,7 +19,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import { createEvents, ErrorCode, type Events, type EventsOptions, handle } from "../src/index.js";
-import { VERSION } from "../src/version.js";
+import { VERSION } from "../src/internal/version.js";
 import { nextEvent, uniqueName, useServer, waitFor, windshiftError } from "./helpers.js";
 import { recordingLogger } from "./log.js";
 import { useStackContextManager } from "./otel-context.js";
@@ -251,7 +251,12 @@ describe("traces", () => {
     const logger = recordingLogger();
     const retrying = await client({ logger });
     const late = uniqueName();
-    const pending = retrying.publish(`${late}.a`, TestEventSchema, {}, { retry: { minTimeout: 20, maxTimeout: 50 } });
+    const pending = retrying.publish(
+      `${late}.a`,
+      TestEventSchema,
+      {},
+      { retry: { initialDelayMs: 20, maxDelayMs: 50 } },
+    );
     await waitFor(() => logger.lines.some((l) => l.message === "publish failed, retrying"), { what: "a retry" });
     await events.ensureStream(late, { subjects: [`${late}.>`] });
     await pending;

@@ -142,12 +142,17 @@ const BAD_DURATIONS: [string, unknown][] = [
 ];
 
 const BAD_RETRIES: [string, unknown][] = [
-  ["negative retries", { retries: -1 }],
-  ["NaN factor", { factor: Number.NaN }],
+  ["zero maxAttempts", { maxAttempts: 0 }],
+  ["fractional maxAttempts", { maxAttempts: 1.5 }],
+  ["NaN multiplier", { multiplier: Number.NaN }],
+  ["multiplier below 1", { multiplier: 0.5 }],
   ["unknown key", { foo: 1 }],
-  ["negative minTimeout", { minTimeout: -1 }],
-  ["string maxTimeout", { maxTimeout: "1s" }],
-  ["non-boolean randomize", { randomize: "yes" }],
+  ["p-retry's minTimeout", { minTimeout: 10 }],
+  ["negative initialDelayMs", { initialDelayMs: -1 }],
+  ["string maxDelayMs", { maxDelayMs: "1s" }],
+  ["maxDelayMs below initialDelayMs", { initialDelayMs: 100, maxDelayMs: 10 }],
+  ["jitter above 1", { jitter: 2 }],
+  ["negative maxElapsedMs", { maxElapsedMs: -1 }],
   ["a string", "yes"],
   ["a number", 3],
 ];
@@ -418,7 +423,7 @@ describe("ensureConsumer", () => {
         mentions: "inactiveThresholdMs",
       }),
     ),
-    ...(["maxDeliveryAttempts", "maxPendingEvents"] as const).flatMap((key) =>
+    ...(["maxDeliveryAttempts", "maxUnsettledEvents"] as const).flatMap((key) =>
       [0, -1, 1.5, Number.NaN, "5"].map(
         (value): Case => ({
           name: `${key} ${show(value)}`,
@@ -619,7 +624,7 @@ describe("publish", () => {
       expectedLastId: before.pubMessages,
       occurredAt: new Date(),
       timeoutMs: 5_000,
-      retry: { retries: 0 },
+      retry: { maxAttempts: 1 },
     });
     expect(published.duplicate).toBe(false);
     const after = await snapshot();
@@ -661,9 +666,9 @@ describe("subscribe", () => {
     },
     ...[0, -1, 1.5, Number.NaN, "50"].map(
       (value): Case => ({
-        name: `maxPendingEvents ${show(value)}`,
-        run: (e) => e.subscribe(subStream, subConsumer, { maxPendingEvents: value as never }),
-        mentions: "maxPendingEvents",
+        name: `prefetch ${show(value)}`,
+        run: (e) => e.subscribe(subStream, subConsumer, { prefetch: value as never }),
+        mentions: "prefetch",
       }),
     ),
     ...["yes", 1, null].map(
@@ -771,7 +776,7 @@ describe("event settlement", () => {
     ["a decider returning a string", { decider: () => "1000" }],
     ["a decider returning nothing", { decider: () => undefined }],
     ["an unknown option", { delay: 10 }],
-    ["a bad retry", { retry: { retries: -1 } }],
+    ["a bad retry", { retry: { maxAttempts: -1 } }],
     ["timeoutMs 0", { timeoutMs: 0 }],
     ["options that are a string", "later"],
   ];

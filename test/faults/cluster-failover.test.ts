@@ -85,7 +85,7 @@ it("killing the stream leader while publishing with retry: every acked publish i
     history,
     // A budget longer than the slowest election seen here (18 s), so that a slow
     // election shows as a stall, not as failed publishes.
-    retry: { maxRetryTime: 60_000 },
+    retry: { maxElapsedMs: 60_000 },
     ratePerSecond: 1_000,
     gaps,
   });
@@ -148,7 +148,7 @@ it("killing the consumer leader while consuming: delivery resumes within a bound
     history,
     // A budget longer than the slowest election seen here (18 s), so that a slow
     // election shows as a stall, not as failed publishes.
-    retry: { maxRetryTime: 60_000 },
+    retry: { maxElapsedMs: 60_000 },
     ratePerSecond: 500,
     stop: () => stop,
   });

@@ -38,7 +38,7 @@ async function slowHandler(event: Event): Promise<void> {
 it("auto-ping (the default): a handler slower than the processing timeout sees no redelivery", async () => {
   const started = performance.now();
   const stream = await setup("slow_ping");
-  const sub = await env.events.subscribe(stream, "worker", { schema: TestEventSchema, maxPendingEvents: 3 });
+  const sub = await env.events.subscribe(stream, "worker", { schema: TestEventSchema, prefetch: 3 });
   const it = sub[Symbol.asyncIterator]();
   const taken = [await nextEvent(it), await nextEvent(it), await nextEvent(it)];
   expect(taken.map((e) => [e.id, e.deliveryAttempt])).toEqual([
@@ -70,7 +70,7 @@ it("autoPing: false: the server redelivers, and deliveryAttempt says so", async 
   const stream = await setup("slow_noping");
   const sub = await env.events.subscribe(stream, "worker", {
     schema: TestEventSchema,
-    maxPendingEvents: 3,
+    prefetch: 3,
     autoPing: false,
   });
   const it = sub[Symbol.asyncIterator]();

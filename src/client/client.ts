@@ -1,0 +1,42 @@
+import type { SubscribeOptions } from "../consume/options.js";
+import { subscribe } from "../consume/subscription.js";
+import type { Engine } from "../engines/engine.js";
+import { idempotent } from "../process/idempotent.js";
+import { startProcessor } from "../process/processor.js";
+import { replayDeadLetters } from "../process/replay.js";
+import { publish } from "../publish/publish.js";
+import type { Runtime } from "../runtime.js";
+import { createTelemetry } from "../telemetry/telemetry.js";
+import { ensureConsumer } from "./consumers.js";
+import type { Events } from "./events.js";
+import type { ClientSettings } from "./options.js";
+import { ensureStream } from "./streams.js";
+
+/**
+ * The events client over `engine`: every operation is written once, above
+ * the engine seam, and runs on whichever engine it is given.
+ */
+export function createClient(engine: Engine, settings: ClientSettings): Events {
+  const rt: Runtime = {
+    engine,
+    clock: engine.clock,
+    logger: settings.logger,
+    telemetry: createTelemetry(engine, settings.telemetry),
+  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= engine.close();
+    return closing;
+  };
+  return {
+    ensureStream: (name, opts) => ensureStream(rt, name, opts),
+    ensureConsumer: (stream, opts) => ensureConsumer(rt, stream, opts),
+    publish: (subject, schema, data, opts) => publish(rt, subject, schema, data, opts),
+    subscribe: (stream: string, consumer: string, opts?: SubscribeOptions) => subscribe(rt, stream, consumer, opts),
+    process: (stream, consumer, handlers, opts) => startProcessor(rt, stream, consumer, handlers, opts),
+    replayDeadLetters: (stream, opts) => replayDeadLetters(rt, stream, opts),
+    idempotent: (bucket, opts) => idempotent(rt, bucket, opts),
+    close,
+    [Symbol.asyncDispose]: close,
+  } as Events;
+}

@@ -1,0 +1,144 @@
+import type { DescMessage, Message, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { SubscribeOptions } from "../consume/options.js";
+import type { Subscription } from "../consume/subscription.js";
+import type { FallbackHandler, Router } from "../process/handlers.js";
+import type { IdempotentOptions } from "../process/idempotent.js";
+import type { Middleware, ProcessOptions } from "../process/options.js";
+import type { Processor } from "../process/processor.js";
+import type { ReplayOptions, ReplayResult } from "../process/replay.js";
+import type { PublishedEvent, PublishOptions } from "../publish/publish.js";
+import type { ConsumerDescription, ConsumerOptions } from "./consumers.js";
+import type { StreamDescription, StreamOptions } from "./streams.js";
+
+/**
+ * The typed events client: the same interface on every engine. Create it with
+ * `createEvents(nc)` (NATS JetStream) or `createMemoryEvents()` (in memory,
+ * from `windshift/testing`).
+ */
+export interface Events extends AsyncDisposable {
+  /**
+   * Creates the stream, or updates it to exactly these options (options left
+   * out fall back to their defaults). Idempotent.
+   *
+   * @example
+   * ```ts
+   * await events.ensureStream("orders", { subjects: ["orders.>"], maxAgeMs: 7 * 86_400_000 });
+   * ```
+   */
+  ensureStream(name: string, options?: StreamOptions): Promise<StreamDescription>;
+
+  /**
+   * Creates a consumer on `stream`; a durable one (with `name`) that exists is
+   * updated instead and keeps its position. Without `name` the consumer is
+   * ephemeral and its generated name is returned.
+   *
+   * @example
+   * ```ts
+   * const consumer = await events.ensureConsumer("orders", {
+   *   name: "order-processor",
+   *   subjects: ["orders.created"],
+   *   from: { start: true },
+   * });
+   * ```
+   */
+  ensureConsumer(stream: string, options?: ConsumerOptions): Promise<ConsumerDescription>;
+
+  /**
+   * Publishes `data` as a message of `schema` to `subject` and waits for the
+   * stream to store it. `data` is a message initializer or a message of
+   * `schema`.
+   *
+   * @example
+   * ```ts
+   * const { id } = await events.publish("orders.created", OrderCreatedSchema, { orderId: "123" }, {
+   *   idempotencyKey: "order-123-created",
+   * });
+   * ```
+   */
+  publish<Desc extends DescMessage>(
+    subject: string,
+    schema: Desc,
+    data: MessageInitShape<Desc> | MessageShape<Desc>,
+    options?: PublishOptions,
+  ): Promise<PublishedEvent>;
+
+  /**
+   * Subscribes to events delivered through `consumer` on `stream`.
+   *
+   * @example
+   * ```ts
+   * await using sub = await events.subscribe("orders", "order-processor", { schema: OrderCreatedSchema });
+   * for await (const event of sub) {
+   *   console.log(event.data.orderId);
+   *   await event.ack();
+   * }
+   * ```
+   */
+  subscribe<Desc extends DescMessage>(
+    stream: string,
+    consumer: string,
+    options: SubscribeOptions<Desc> & { readonly schema: Desc },
+  ): Promise<Subscription<MessageShape<Desc>>>;
+  subscribe(stream: string, consumer: string, options?: SubscribeOptions): Promise<Subscription<Message>>;
+
+  /**
+   * Processes the events delivered through `consumer` on `stream` with
+   * `handlers` until closed: a router of typed handlers ({@link router},
+   * {@link handle}), or one function for every event. A handler that returns
+   * has its event acked; one that throws has it retried after the backoff
+   * delay, and dead-lettered (or rejected permanently) once `maxAttempts` is
+   * reached, at once for a `PermanentError` or undecodable data.
+   *
+   * @example
+   * ```ts
+   * await using processor = await events.process(
+   *   "orders",
+   *   "order-processor",
+   *   router()
+   *     .on(OrderCreatedSchema, async (order) => reserve(order.orderId))
+   *     .on(OrderShippedSchema, async (shipped) => notify(shipped.orderId)),
+   *   { concurrency: 8, orderBy: "subject", maxAttempts: 5, deadLetter: { subject: "dlq.orders" } },
+   * );
+   * ```
+   */
+  process(
+    stream: string,
+    consumer: string,
+    handlers: Router | FallbackHandler,
+    options?: ProcessOptions,
+  ): Promise<Processor>;
+
+  /**
+   * Publishes the dead letters stored in `stream` to their original subjects
+   * again (oldest first, payload and headers as the event had them) and
+   * deletes them from `stream`. Dead letters whose idempotency key the
+   * original stream still remembers are left in place and reported.
+   *
+   * @example
+   * ```ts
+   * const { replayed } = await events.replayDeadLetters("orders-dlq");
+   * ```
+   */
+  replayDeadLetters(stream: string, options?: ReplayOptions): Promise<ReplayResult>;
+
+  /**
+   * Creates (or opens) the key-value bucket `bucket` and returns processor
+   * middleware that skips events whose idempotency key was already processed
+   * (they are acked without running the handler) and records each key once
+   * its handler returns.
+   *
+   * @example
+   * ```ts
+   * const once = await events.idempotent("order-processor-done");
+   * await events.process("orders", "order-processor", handlers, { middleware: [once] });
+   * ```
+   */
+  idempotent(bucket: string, options?: IdempotentOptions): Promise<Middleware>;
+
+  /**
+   * Releases what the client holds (its inboxes and timers; the memory
+   * engine's events). Close subscriptions and processors first. A NATS
+   * connection stays yours to close.
+   */
+  close(): Promise<void>;
+}

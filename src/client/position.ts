@@ -1,0 +1,60 @@
+import type { Position } from "../engines/engine.js";
+import { validationError } from "../errors.js";
+import { describe } from "../internal/names.js";
+import { date, integer } from "../internal/validate.js";
+
+/** Start at the first event still in the stream. */
+export interface FromStart {
+  readonly start: true;
+}
+/** Start with events published after the consumer is created. */
+export interface FromEnd {
+  readonly end: true;
+}
+/** Start at the event with this id (stream sequence), inclusive. */
+export interface FromId {
+  readonly id: number;
+}
+/** Start at the first event stored at or after this time. */
+export interface FromTime {
+  readonly time: Date;
+}
+
+/** Where a consumer starts reading a stream. */
+export type ConsumerStart = FromStart | FromEnd | FromId | FromTime;
+/** Where a stream starts copying a source stream. */
+export type SourceStart = FromStart | FromId | FromTime;
+
+/** Validates a `from` option; `allowEnd` is false for stream sources. */
+export function parsePosition(field: string, value: unknown, allowEnd: boolean): Position | undefined {
+  if (value === undefined) return undefined;
+  const choices = allowEnd
+    ? "{ start: true }, { end: true }, { id }, or { time }"
+    : "{ start: true }, { id }, or { time }";
+  if (typeof value !== "object" || value === null) {
+    throw validationError(field, `${describe(value)} is not one of ${choices}`);
+  }
+  const keys = Object.keys(value);
+  const v = value as Record<string, unknown>;
+  if (keys.length === 1) {
+    if (v.start === true) return { kind: "start" };
+    if (allowEnd && v.end === true) return { kind: "end" };
+    if ("id" in v) return { kind: "id", id: integer(`${field}.id`, v.id, 1) as number };
+    if ("time" in v) return { kind: "time", time: date(`${field}.time`, v.time) as Date };
+  }
+  throw validationError(field, `expected exactly one of ${choices}`);
+}
+
+/** A position in the public form of {@link ConsumerStart}. */
+export function describePosition(position: Position): ConsumerStart {
+  switch (position.kind) {
+    case "start":
+      return { start: true };
+    case "end":
+      return { end: true };
+    case "id":
+      return { id: position.id };
+    case "time":
+      return { time: position.time };
+  }
+}

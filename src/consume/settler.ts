@@ -1,0 +1,265 @@
+import { type Attributes, type Span, SpanKind } from "@opentelemetry/api";
+import type { Delivery, SettleKind } from "../engines/engine.js";
+import { ErrorCode, WindshiftError } from "../errors.js";
+import { type Clock, every, type Ticker } from "../internal/clock.js";
+import { type Retry, withRetry } from "../internal/retry.js";
+import type { Runtime } from "../runtime.js";
+import { Attr, errorType } from "../telemetry/attributes.js";
+import { failSpan } from "../telemetry/spans.js";
+import type { EventImpl } from "./event.js";
+import type { SettleSettings } from "./settle-options.js";
+
+/** How one subscription's settlements are made. */
+export interface SettlerSettings {
+  readonly stream: string;
+  readonly consumer: string;
+  /** The low-cardinality destination for metrics: the consumer's one filter, or the stream. */
+  readonly template: string;
+  readonly confirmAcks: boolean;
+  readonly retry: Retry | undefined;
+  readonly autoPing: boolean;
+  readonly processingTimeoutMs: number;
+}
+
+/** The conventions' settle operation names. */
+type SettleOperation = "ack" | "nak" | "term" | "progress";
+
+const OPERATION: Readonly<Record<SettleKind, SettleOperation>> = {
+  ack: "ack",
+  nak: "nak",
+  release: "nak",
+  term: "term",
+  progress: "progress",
+};
+
+/**
+ * Settles the events of one subscription: owns the events handed out and not
+ * yet settled, sends settlements (confirmed and retried, or fire-and-forget),
+ * keeps unsettled events alive with auto-ping, and records the settle spans
+ * and metrics. Events call into it; it never calls into the subscription.
+ */
+export class Settler {
+  readonly clock: Clock;
+  readonly retry: Retry | undefined;
+  readonly #rt: Runtime;
+  readonly #settings: SettlerSettings;
+  /** What waits in the subscription's buffer (pinged by auto-ping too). */
+  readonly #buffered: () => Iterable<Delivery>;
+  /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
+  readonly #inFlight = new Map<number, EventImpl>();
+  #ticker: Ticker | undefined;
+  #drained: (() => void) | undefined;
+  #metricConnection: Attributes | undefined;
+  #metricAttributes: Attributes = {};
+  readonly #settleAttributes = new Map<string, Attributes>();
+
+  constructor(rt: Runtime, settings: SettlerSettings, buffered: () => Iterable<Delivery>) {
+    this.#rt = rt;
+    this.clock = rt.clock;
+    this.retry = settings.retry;
+    this.#settings = settings;
+    this.#buffered = buffered;
+  }
+
+  /** How many handed-out events are unsettled. */
+  get unsettled(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Starts the one timer of the subscription: auto-ping, or letting go of events the engine redelivers by now. */
+  start(): void {
+    const tick = Math.max(10, Math.floor(this.#settings.processingTimeoutMs / 4));
+    this.#ticker = every(this.clock, tick, () => this.#tick(tick));
+  }
+
+  /** Stops the timer. */
+  stop(): void {
+    this.#ticker?.stop();
+    this.#ticker = undefined;
+  }
+
+  /** A handed-out event; an older delivery of the same event is over. */
+  track(event: EventImpl): void {
+    this.#inFlight.get(event.id)?.endProcessing();
+    this.#inFlight.set(event.id, event);
+    this.#rt.telemetry.consumed.add(1, this.metricAttributes());
+  }
+
+  /** A settled (or taken back) event. */
+  untrack(event: EventImpl): void {
+    if (this.#inFlight.get(event.id) === event) this.#inFlight.delete(event.id);
+    if (this.#inFlight.size === 0) this.#drained?.();
+  }
+
+  /** The handed-out events not settled yet, oldest first. */
+  unsettledEvents(): EventImpl[] {
+    return [...this.#inFlight.values()];
+  }
+
+  /** The oldest event id handed out and not settled, if any. */
+  oldestUnsettled(): number | undefined {
+    let oldest: number | undefined;
+    for (const id of this.#inFlight.keys()) if (oldest === undefined || id < oldest) oldest = id;
+    return oldest;
+  }
+
+  /** Waits until every handed-out event is settled, or `timeoutMs` passed (real time: it waits for your code). */
+  async waitForSettled(timeoutMs: number): Promise<void> {
+    if (this.#inFlight.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.#drained = resolve;
+      timer = setTimeout(resolve, timeoutMs);
+    });
+    clearTimeout(timer);
+    this.#drained = undefined;
+  }
+
+  /** Whether an ack can go out at once, fire-and-forget and without a span. */
+  immediate(): boolean {
+    return !this.#settings.confirmAcks && !this.#rt.telemetry.tracing();
+  }
+
+  /** Sends a settlement fire-and-forget, without a span (see {@link Settler.immediate}). Throws `CLOSED`. */
+  sendNow(event: EventImpl, kind: SettleKind): void {
+    try {
+      event.delivery.send(kind);
+    } catch (err) {
+      this.#rt.telemetry.operationDuration.record(0, this.settleAttributes(OPERATION[kind], errorType(err)));
+      throw err;
+    }
+    this.#rt.telemetry.operationDuration.record(0, this.settleAttributes(OPERATION[kind], undefined));
+  }
+
+  /** Sends a settlement: confirmed and retried, or fire-and-forget, inside a settle span. */
+  async settle(event: EventImpl, kind: SettleKind, delayMs: number, settings: SettleSettings): Promise<void> {
+    const operation = OPERATION[kind];
+    const span = this.#startSpan(event, operation);
+    const started = performance.now();
+    let failure: unknown;
+    try {
+      if (this.#settings.confirmAcks) {
+        const { timeoutMs, signal } = settings;
+        await withRetry(() => event.delivery.confirm(kind, delayMs, timeoutMs, signal), settings.retry, {
+          clock: this.clock,
+          signal,
+          shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
+          onRetry: (err, n) => {
+            span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
+            this.#rt.logger.debug(`${operation} failed, retrying`, { id: event.id, attempt: n, error: String(err) });
+          },
+        });
+      } else {
+        // Fire-and-forget fails only on a closed connection, which no retry mends.
+        event.delivery.send(kind, delayMs);
+      }
+    } catch (err) {
+      failure = err;
+      if (span !== undefined) failSpan(span, err);
+      throw err;
+    } finally {
+      span?.end();
+      this.#rt.telemetry.operationDuration.record(
+        (performance.now() - started) / 1000,
+        this.settleAttributes(operation, failure === undefined ? undefined : errorType(failure)),
+      );
+    }
+  }
+
+  /** Records how long an event was processed (handed out until settled or let go). */
+  recordProcessing(handedOutAt: number): void {
+    this.#rt.telemetry.processDuration.record((performance.now() - handedOutAt) / 1000, this.metricAttributes());
+  }
+
+  /** Metric attributes of this subscription: connection, stream, consumer, destination template. */
+  metricAttributes(): Attributes {
+    const connection = this.#rt.telemetry.connection();
+    if (connection !== this.#metricConnection) {
+      this.#metricConnection = connection;
+      this.#settleAttributes.clear();
+      this.#metricAttributes = Object.freeze({
+        ...connection,
+        [Attr.OperationType]: "process",
+        [Attr.OperationName]: "process",
+        [Attr.Subscription]: this.#settings.consumer,
+        [Attr.Stream]: this.#settings.stream,
+        [Attr.DestinationTemplate]: this.#settings.template,
+      });
+    }
+    return this.#metricAttributes;
+  }
+
+  /** Metric attributes of a settlement, cached per operation when it succeeded. */
+  settleAttributes(operation: SettleOperation, failure: string | undefined): Attributes {
+    const base = this.metricAttributes();
+    if (failure !== undefined) {
+      return { ...base, [Attr.OperationType]: "settle", [Attr.OperationName]: operation, [Attr.ErrorType]: failure };
+    }
+    let attrs = this.#settleAttributes.get(operation);
+    if (attrs === undefined) {
+      attrs = Object.freeze({ ...base, [Attr.OperationType]: "settle", [Attr.OperationName]: operation });
+      this.#settleAttributes.set(operation, attrs);
+    }
+    return attrs;
+  }
+
+  #startSpan(event: EventImpl, operation: SettleOperation): Span | undefined {
+    const t = this.#rt.telemetry;
+    if (!t.tracing()) return undefined;
+    return t.startSpan(
+      `${operation} ${event.subject}`,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          ...t.connection(),
+          [Attr.OperationType]: "settle",
+          [Attr.OperationName]: operation,
+          [Attr.Destination]: event.subject,
+          [Attr.Subscription]: event.consumer,
+          [Attr.Stream]: event.stream,
+          [Attr.MessageId]: String(event.id),
+        },
+      },
+      event.context,
+    );
+  }
+
+  /**
+   * One timer for every unsettled event: pings those that need it (and what
+   * waits in the buffer, whose processing timeout runs from delivery too),
+   * or, without auto-ping, lets go of those the engine redelivers by now.
+   */
+  #tick(tick: number): void {
+    const now = this.clock.now();
+    if (this.#settings.autoPing) {
+      for (const delivery of this.#buffered()) {
+        try {
+          delivery.send("progress");
+        } catch {
+          // The connection is closed: the event is redelivered after its processing timeout.
+        }
+      }
+    }
+    for (const event of this.#inFlight.values()) {
+      if (this.#settings.autoPing) {
+        if (now - event.touchedAt >= tick) this.#autoPing(event, now);
+      } else if (now - event.touchedAt > this.#settings.processingTimeoutMs) {
+        // The engine redelivers it by now; this delivery's processing is over.
+        event.endProcessing();
+      }
+    }
+  }
+
+  /** A fire-and-forget progress ping; never throws. */
+  #autoPing(event: EventImpl, now: number): void {
+    event.touchedAt = now;
+    const span = this.#startSpan(event, "progress");
+    try {
+      event.delivery.send("progress");
+    } catch (err) {
+      // The connection is closed; redelivery will take care of the event.
+      if (span !== undefined) failSpan(span, err);
+    }
+    span?.end();
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * The seam between what windshift promises and the engine that stores and
+ * delivers events.
+ *
+ * Everything above `engines/` (the client, publishing, subscriptions and
+ * their settlement, processing, dead letters, idempotency, telemetry) talks
+ * to an {@link Engine} and nothing else: it never imports nats.js. An engine
+ * stores events in streams, keeps consumers' positions, hands deliveries to a
+ * {@link FeedSink} and settles them, and keeps key-value buckets. Every engine
+ * passes the same conformance suite (`test/conformance/`).
+ *
+ * Engines report failures as `WindshiftError`s with the codes the public API
+ * documents: the JetStream engine maps nats.js errors in one place, the
+ * memory engine raises the same codes itself.
+ *
+ * @module
+ */
+
+import type { WindshiftError } from "../errors.js";
+import type { Clock } from "../internal/clock.js";
+import type { HeaderMap, RawHeaders } from "../internal/headers.js";
+
+export type { HeaderMap, RawHeaders } from "../internal/headers.js";
+
+/** Where a consumer starts, or a stream starts copying a source. */
+export type Position =
+  | { readonly kind: "start" }
+  | { readonly kind: "end" }
+  | { readonly kind: "id"; readonly id: number }
+  | { readonly kind: "time"; readonly time: Date };
+
+/** A stream's source, resolved. */
+export interface SourceConfig {
+  readonly stream: string;
+  /** Never `end`. */
+  readonly from: Position;
+  /** Copy only these subjects; empty for all. */
+  readonly subjects: readonly string[];
+}
+
+/**
+ * A stream's whole configuration, every option resolved (`undefined` means
+ * unlimited). `ensureStream` makes the stream exactly this.
+ */
+export interface StreamConfig {
+  readonly name: string;
+  readonly subjects: readonly string[];
+  readonly maxAgeMs: number | undefined;
+  readonly maxEvents: number | undefined;
+  readonly maxEventsPerSubject: number | undefined;
+  readonly maxBytes: number | undefined;
+  readonly maxEventSize: number | undefined;
+  readonly discardPolicy: "old" | "new";
+  readonly discardNewPerSubject: boolean;
+  readonly storage: "file" | "memory";
+  readonly replicas: number;
+  readonly deduplicationWindowMs: number;
+  readonly sources: readonly SourceConfig[];
+}
+
+/** A consumer's whole configuration, every option resolved. */
+export interface ConsumerConfig {
+  /** The durable name; `undefined` for an ephemeral consumer, which the engine names. */
+  readonly name: string | undefined;
+  /** Deliver only events on these subjects; empty for all. */
+  readonly subjects: readonly string[];
+  /** Where a new consumer starts; an existing durable keeps its position. */
+  readonly from: Position;
+  readonly processingTimeoutMs: number;
+  readonly maxDeliveryAttempts: number | undefined;
+  /** Removed after this long without a subscriber; `undefined` for never. */
+  readonly inactiveThresholdMs: number | undefined;
+  /** Delivered and not yet settled, across all subscribers (JetStream's max ack pending). */
+  readonly maxUnsettledEvents: number;
+}
+
+/** A consumer as the engine has it. */
+export interface ConsumerState {
+  readonly stream: string;
+  readonly name: string;
+  readonly config: ConsumerConfig;
+  /** Every event up to this id is settled (0: none yet). */
+  readonly ackFloor: number;
+}
+
+/** What `ensureStream` / `ensureConsumer` did. */
+export interface Ensured<C> {
+  /** The configuration as the engine now has it. */
+  readonly config: C;
+  readonly created: boolean;
+}
+
+/** One event to store. */
+export interface OutgoingEvent {
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  /**
+   * The event's headers, without the idempotency key and the checks below:
+   * the engine stores the key itself as `Nats-Msg-Id`, so every engine
+   * delivers the same headers.
+   */
+  readonly headers: RawHeaders;
+  /** Deduplication key: within the stream's window a second event with it is not stored. */
+  readonly idempotencyKey: string | undefined;
+  /** Store only if the stream's last id is this (0: empty); else `WRONG_SEQUENCE`. */
+  readonly expectedLastId: number | undefined;
+  /** Store only if the subject's last id is this (0: none); else `WRONG_SEQUENCE`. */
+  readonly expectedLastSubjectId: number | undefined;
+}
+
+/** How one append attempt is bounded. */
+export interface AppendOptions {
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** Where an event was stored. */
+export interface Appended {
+  readonly id: number;
+  readonly stream: string;
+  /** The idempotency key was seen: `id` is the first event's. */
+  readonly duplicate: boolean;
+}
+
+/** A stored event, read back (not a delivery: it has no settlement). */
+export interface StoredEvent {
+  readonly id: number;
+  readonly subject: string;
+  readonly payload: Uint8Array;
+  readonly headers: RawHeaders;
+}
+
+/**
+ * How a delivery is settled:
+ * - `ack`: processed.
+ * - `nak`: redeliver (after `delayMs`, when given).
+ * - `term`: never redeliver.
+ * - `progress`: still working; restarts the processing timeout.
+ * - `release`: given back unprocessed (a subscription or processor closing);
+ *   redeliver soon, keeping the order in which releases were sent.
+ */
+export type SettleKind = "ack" | "nak" | "term" | "progress" | "release";
+
+/** One delivery of one event, created by the engine and settled through it. */
+export interface Delivery {
+  readonly id: number;
+  readonly subject: string;
+  readonly stream: string;
+  readonly consumer: string;
+  /** Which delivery of the event this is, from 1. */
+  readonly deliveryAttempt: number;
+  readonly payload: Uint8Array;
+  /** Read on first access. */
+  readonly headers: HeaderMap;
+  /** The headers as published (names as sent), for dead letters. */
+  rawHeaders(): RawHeaders;
+  /**
+   * Settles without waiting for the engine's confirmation. Acks may be
+   * batched; the feed's `flush()` sends what is queued. Throws `CLOSED` when
+   * the connection is closed.
+   */
+  send(kind: SettleKind, delayMs?: number): void;
+  /**
+   * One confirmed settlement attempt: resolves once the engine has it.
+   * Rejects with `TIMEOUT`, `CLOSED`, `SERVER` or `ABORTED`; retries are the
+   * caller's.
+   */
+  confirm(kind: SettleKind, delayMs: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void>;
+}
+
+/** Something worth telling a subscription's user about its feed. */
+export type FeedStatus =
+  /** The connection came back; pulling started again. */
+  | { readonly type: "reconnected" }
+  /** The server went quiet for two heartbeats; the pull was issued again. */
+  | { readonly type: "heartbeats-missed" }
+  /** The server refused a pull request (e.g. the consumer's max waiting pulls were exceeded). */
+  | { readonly type: "pull-refused"; readonly reason: string };
+
+/** What a feed delivers to: a subscription's buffer. */
+export interface FeedSink {
+  /** How many deliveries wait in the sink's buffer, not yet handed out. */
+  buffered(): number;
+  /** A delivery. Called at most `limit - buffered()` times ahead of the sink's reads. */
+  deliver(delivery: Delivery): void;
+  /** The consumer is gone (`NOT_FOUND`) or unusable: no more deliveries come. */
+  fail(error: WindshiftError): void;
+  /** The connection closed for good: no more deliveries come. */
+  ended(): void;
+  /** A status for the user. */
+  report(status: FeedStatus): void;
+}
+
+/** How much a feed may fetch ahead. */
+export interface FeedOptions {
+  /** Deliveries buffered by the sink plus those requested never exceed this. */
+  readonly limit: number;
+}
+
+/** Deliveries of one consumer flowing to one sink. */
+export interface Feed {
+  /** The sink has room again (it handed a delivery out): fetch more if worthwhile. */
+  pull(): void;
+  /**
+   * Stops delivering. Resolves once the engine will send this feed nothing
+   * more, so that deliveries released after it are not handed back to it.
+   */
+  stop(): Promise<void>;
+  /** Resolves once the settlements sent so far have reached the engine (bounded wait). */
+  flush(): Promise<void>;
+}
+
+/** A key-value entry. */
+export interface KeyValueEntry {
+  readonly value: Uint8Array;
+  /** Changes with every write; `expectedRevision` compares against it. */
+  readonly revision: number;
+}
+
+/** Options of a key-value write. */
+export interface KeyValueWriteOptions {
+  /**
+   * Write only if the key's revision is this (0: the key does not exist or
+   * was deleted); else `WRONG_SEQUENCE`.
+   */
+  readonly expectedRevision?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A key-value bucket with compare-and-set. Keys are any non-empty strings. */
+export interface KeyValue {
+  /** The entry, or `undefined` when the key does not exist, was deleted or expired. */
+  get(key: string, signal?: AbortSignal): Promise<KeyValueEntry | undefined>;
+  /** Stores `value` and returns the new revision. */
+  put(key: string, value: Uint8Array, options?: KeyValueWriteOptions): Promise<number>;
+  /** Deletes the key (a no-op when absent, unless `expectedRevision` says otherwise). */
+  delete(key: string, options?: KeyValueWriteOptions): Promise<void>;
+}
+
+/** How a bucket is created (an existing bucket keeps its settings). */
+export interface KeyValueOptions {
+  /** Entries older than this are gone. */
+  readonly ttlMs: number;
+  readonly replicas: number;
+}
+
+/** What telemetry reports about where events go. */
+export interface ConnectionFacts {
+  /** `messaging.system`. */
+  readonly system: string;
+  readonly clientId?: string;
+  readonly serverAddress?: string;
+  readonly serverPort?: number;
+}
+
+/**
+ * A storage and delivery engine. Methods validate nothing the layer above
+ * validates already (names, subjects, option ranges); they check what only
+ * the engine knows (subjects owned by another stream, server versions).
+ */
+export interface Engine {
+  /** The clock timers above the engine run on too. */
+  readonly clock: Clock;
+  /** Connection facts for telemetry; the same object until they change. */
+  connection(): ConnectionFacts;
+  /** The largest payload one event may have, when the engine has a limit. */
+  maxPayload(): number | undefined;
+
+  /** Creates the stream, or updates it to exactly `config`. */
+  ensureStream(config: StreamConfig, signal: AbortSignal | undefined): Promise<Ensured<StreamConfig>>;
+  /** Names of the streams that capture `subject` (at most one). */
+  streamsCapturing(subject: string, signal: AbortSignal | undefined): Promise<string[]>;
+  /**
+   * Creates a consumer on `stream`, or updates the durable one named in
+   * `config` to exactly `config` (keeping its position).
+   */
+  ensureConsumer(
+    stream: string,
+    config: ConsumerConfig,
+    signal: AbortSignal | undefined,
+  ): Promise<Ensured<ConsumerConfig> & { readonly name: string }>;
+  /** The consumer's configuration and progress; `NOT_FOUND` when it (or its stream) is missing. */
+  consumerState(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<ConsumerState>;
+
+  /**
+   * One attempt to store an event in the stream capturing its subject:
+   * `UNBOUND_SUBJECT` when none does, `UNAVAILABLE` when it cannot answer
+   * now, `PUBLISH_TIMEOUT` when the outcome is unknown, `WRONG_SEQUENCE` when
+   * a check fails, `SERVER` when the stream refuses it (a limit, say).
+   */
+  append(event: OutgoingEvent, options: AppendOptions): Promise<Appended>;
+
+  /** Starts delivering `consumer`'s events to `sink`. */
+  consume(stream: string, consumer: string, sink: FeedSink, options: FeedOptions): Feed;
+
+  /**
+   * The events in `stream` when the call starts (on `subject`, when given),
+   * oldest first; events stored later are not included.
+   */
+  read(
+    stream: string,
+    options: { readonly subject?: string; readonly signal?: AbortSignal },
+  ): AsyncIterable<StoredEvent>;
+  /** Removes one event from `stream`. */
+  deleteEvent(stream: string, id: number, signal: AbortSignal | undefined): Promise<void>;
+
+  /** Opens the bucket, creating it with `options` when missing. */
+  keyValue(bucket: string, options: KeyValueOptions, signal: AbortSignal | undefined): Promise<KeyValue>;
+
+  /** Releases what the engine holds (timers, inboxes); not the user's connection. */
+  close(): Promise<void>;
+}

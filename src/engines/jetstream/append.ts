@@ -1,0 +1,134 @@
+import { headers as createHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/nats-core";
+import { ErrorCode, WindshiftError } from "../../errors.js";
+import type { Logger } from "../../internal/logger.js";
+import { Headers } from "../../wire.js";
+import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
+import { apiError, toWindshiftError } from "./errors.js";
+import type { Requester, RequestFailures } from "./requester.js";
+import { atLeast, serverVersion } from "./server-version.js";
+
+interface PubAckJson {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code?: number; err_code?: number; description?: string };
+}
+
+/** What an append needs from the engine. */
+export interface AppendContext {
+  readonly nc: NatsConnection;
+  readonly logger: Logger;
+  /** Request/reply for publishes, bounded by `maxPublishesInFlight`. */
+  requester(): Requester;
+  /** Names of the streams capturing `subject`, asked of the JetStream API. */
+  streamsCapturing(subject: string, timeoutMs: number): Promise<string[]>;
+}
+
+/** Publishes one event as a JetStream message and reads the stream's acknowledgement. */
+export async function append(ctx: AppendContext, event: OutgoingEvent, options: AppendOptions): Promise<Appended> {
+  const { subject } = event;
+  if (event.expectedLastSubjectId !== undefined) warnAboutSubjectChecks(ctx);
+  let reply: Msg;
+  try {
+    reply = await ctx.requester().request(subject, event.payload, {
+      headers: toMsgHeaders(event),
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      failures: new PublishFailures(subject),
+    });
+  } catch (err) {
+    if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(ctx, err);
+    throw toWindshiftError(err, `publish to "${subject}"`);
+  }
+  return parseAck(reply, subject);
+}
+
+function toMsgHeaders(event: OutgoingEvent): MsgHdrs {
+  const h = createHeaders();
+  for (const [name, value] of event.headers) h.append(name, value);
+  if (event.idempotencyKey !== undefined) h.set(Headers.MsgId, event.idempotencyKey);
+  if (event.expectedLastId !== undefined) h.set(Headers.ExpectedLastSequence, String(event.expectedLastId));
+  if (event.expectedLastSubjectId !== undefined) {
+    h.set(Headers.ExpectedLastSubjectSequence, String(event.expectedLastSubjectId));
+  }
+  return h;
+}
+
+/**
+ * Nobody answered a publish: either no stream captures the subject, or the
+ * stream that does has no leader right now. Asks the JetStream API which.
+ */
+async function whyUnanswered(ctx: AppendContext, unbound: WindshiftError): Promise<WindshiftError> {
+  const subject = unbound.details.subject as string;
+  let stream: string | undefined;
+  try {
+    const names = await ctx.streamsCapturing(subject, 1_000);
+    if (names.length === 0) return unbound;
+    stream = names[0];
+  } catch {
+    // An error (no meta leader, say) or no answer: JetStream cannot tell right now.
+  }
+  return new WindshiftError(
+    ErrorCode.Unavailable,
+    stream === undefined
+      ? `publish to "${subject}": JetStream did not answer; the event was not stored`
+      : `publish to "${subject}": stream "${stream}" did not answer (no leader?); the event was not stored`,
+    { cause: unbound, details: { subject, ...(stream === undefined ? {} : { stream }) } },
+  );
+}
+
+function parseAck(reply: Msg, subject: string): Appended {
+  let ack: PubAckJson;
+  try {
+    ack = reply.json<PubAckJson>();
+  } catch (err) {
+    throw new WindshiftError(ErrorCode.Server, `publish to "${subject}": the reply is not a stream ack`, {
+      cause: err,
+    });
+  }
+  if (ack.error !== undefined) {
+    const error = apiError(`publish to "${subject}"`, ack.error);
+    throw new WindshiftError(error.code, error.message, { details: { subject, ...error.details } });
+  }
+  if (typeof ack.stream !== "string" || typeof ack.seq !== "number") {
+    throw new WindshiftError(ErrorCode.Server, `publish to "${subject}": the reply is not a stream ack`);
+  }
+  return { id: ack.seq, stream: ack.stream, duplicate: ack.duplicate === true };
+}
+
+/** How a publish's transport failures are described (one object per publish, not four closures). */
+class PublishFailures implements RequestFailures {
+  readonly #subject: string;
+  constructor(subject: string) {
+    this.#subject = subject;
+  }
+  noResponders(): WindshiftError {
+    const subject = this.#subject;
+    return new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, {
+      details: { subject },
+    });
+  }
+  timeout(): WindshiftError {
+    const subject = this.#subject;
+    return new WindshiftError(
+      ErrorCode.PublishTimeout,
+      `publish to "${subject}" timed out: the event may or may not have been stored`,
+      { details: { subject } },
+    );
+  }
+  closed(): WindshiftError {
+    return new WindshiftError(ErrorCode.Closed, `publish to "${this.#subject}": the connection is closed`);
+  }
+}
+
+const warned = new WeakSet<object>();
+
+/** Warns once per connection when per-subject checks are not safe on replicated streams. */
+function warnAboutSubjectChecks(ctx: AppendContext): void {
+  if (warned.has(ctx.nc) || atLeast(serverVersion(ctx.nc), [2, 9, 21])) return;
+  warned.add(ctx.nc);
+  ctx.logger.warn(
+    "expectedLastSubjectId: nats-server before 2.9.21 may let several concurrent writers win on replicated (R>1) streams; it is safe on R1 streams",
+    { server: ctx.nc.info?.version },
+  );
+}

@@ -1,0 +1,187 @@
+import { type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { raceAbort, throwIfAborted } from "../../internal/abort.js";
+import { realClock } from "../../internal/clock.js";
+import type { Logger } from "../../internal/logger.js";
+import type { ConnectionFacts, Engine, FeedSink } from "../engine.js";
+import { append } from "./append.js";
+import { ensureConsumer, toConsumerState } from "./consumers.js";
+import { Settlements } from "./delivery.js";
+import { apiError, isConsumerNotFound, toWindshiftError } from "./errors.js";
+import { openKeyValue } from "./key-value.js";
+import { Puller } from "./puller.js";
+import { readStream } from "./read.js";
+import { Requester } from "./requester.js";
+import { ensureStream } from "./streams.js";
+
+/** How the JetStream engine is set up. */
+export interface JetStreamEngineOptions {
+  readonly logger: Logger;
+  /** How many publishes may await the stream's acknowledgement at once. */
+  readonly maxPublishesInFlight: number;
+}
+
+/** How long one pull request waits on the server. */
+const PULL_EXPIRES_MS = 5_000;
+
+/**
+ * The engine over a NATS connection the user owns: streams, consumers and
+ * key-value buckets are JetStream's own, publishes are plain messages with a
+ * reply subject on one shared inbox, and consumers are read with a pull loop
+ * of our own (see {@link Puller}).
+ */
+export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngineOptions): Engine {
+  const { logger } = options;
+  const js = jetstream(nc);
+  let manager: Promise<JetStreamManager> | undefined;
+  let publishes: Requester | undefined;
+  let confirms: Requester | undefined;
+  let facts: ConnectionFacts | undefined;
+  let factsFor = "";
+  // checkAPI: false saves a round trip; the first real call reports problems.
+  const jsm = (): Promise<JetStreamManager> => {
+    manager ??= jetstreamManager(nc, { checkAPI: false });
+    return manager;
+  };
+  const requester = (): Requester => {
+    publishes ??= new Requester(nc, { maxInFlight: options.maxPublishesInFlight, coalesce: false });
+    return publishes;
+  };
+  // Confirmed settlements have their own requester, so that acks never queue
+  // behind a full publish window; the server's max ack pending bounds them.
+  const settlements = new Settlements(nc, () => {
+    confirms ??= new Requester(nc, { maxInFlight: Number.MAX_SAFE_INTEGER, coalesce: true });
+    return confirms;
+  });
+  const streamsCapturing = async (subject: string, timeoutMs: number): Promise<string[]> => {
+    const reply = await nc.request("$JS.API.STREAM.NAMES", JSON.stringify({ subject }), { timeout: timeoutMs });
+    const answer = reply.json<{ streams?: string[] | null; error?: { description?: string } }>();
+    if (answer.error !== undefined) throw apiError(`looking up the streams of "${subject}"`, answer.error);
+    return answer.streams ?? [];
+  };
+  const exists = async (stream: string, consumer: string): Promise<boolean> => {
+    try {
+      await (await jsm()).consumers.info(stream, consumer);
+      return true;
+    } catch (err) {
+      if (isConsumerNotFound(err)) return false;
+      throw err;
+    }
+  };
+  const appendContext = { nc, logger, requester, streamsCapturing };
+
+  return {
+    clock: realClock,
+    connection() {
+      let server = "";
+      try {
+        server = nc.getServer();
+      } catch {
+        // Not connected right now: report what we have.
+      }
+      // The client id arrives with the server's INFO: look again until it has.
+      if (facts === undefined || server !== factsFor || (facts.clientId === undefined && nc.info !== undefined)) {
+        factsFor = server;
+        facts = Object.freeze(connectionFacts(nc, server));
+      }
+      return facts;
+    },
+    maxPayload: () => nc.info?.max_payload,
+    async ensureStream(config, signal) {
+      throwIfAborted(signal);
+      try {
+        return await raceAbort(
+          jsm().then((m) => ensureStream(m, nc, logger, config)),
+          signal,
+        );
+      } catch (err) {
+        throw toWindshiftError(err, `ensureStream("${config.name}")`);
+      }
+    },
+    async streamsCapturing(subject, signal) {
+      throwIfAborted(signal);
+      try {
+        return await raceAbort(streamsCapturing(subject, 5_000), signal);
+      } catch (err) {
+        throw toWindshiftError(err, `looking up the stream of "${subject}"`);
+      }
+    },
+    async ensureConsumer(stream, config, signal) {
+      throwIfAborted(signal);
+      try {
+        return await raceAbort(
+          jsm().then((m) => ensureConsumer(m, nc, logger, stream, config)),
+          signal,
+        );
+      } catch (err) {
+        throw toWindshiftError(err, `ensureConsumer("${stream}", "${config.name ?? "(ephemeral)"}")`);
+      }
+    },
+    async consumerState(stream, consumer, signal) {
+      throwIfAborted(signal);
+      try {
+        const info = await raceAbort(
+          jsm().then((m) => m.consumers.info(stream, consumer)),
+          signal,
+        );
+        return toConsumerState(info);
+      } catch (err) {
+        throw toWindshiftError(err, `consumer "${stream}"/"${consumer}"`);
+      }
+    },
+    append: (event, appendOptions) => append(appendContext, event, appendOptions),
+    consume(stream: string, consumer: string, sink: FeedSink, feedOptions) {
+      const puller = new Puller(
+        { nc, logger, settlements, exists: () => exists(stream, consumer) },
+        { stream, consumer, limit: feedOptions.limit, expiresMs: PULL_EXPIRES_MS },
+        sink,
+      );
+      puller.start();
+      return puller;
+    },
+    read(stream, readOptions) {
+      return {
+        [Symbol.asyncIterator]: () => {
+          const reading = jsm().then((m) => readStream(m, js, stream, readOptions));
+          return {
+            next: () => reading.then((r) => r.next()),
+            return: () => reading.then((r) => r.return(undefined)),
+          };
+        },
+      };
+    },
+    async deleteEvent(stream, id, signal) {
+      throwIfAborted(signal);
+      try {
+        await raceAbort(
+          jsm().then((m) => m.streams.deleteMessage(stream, id, false)),
+          signal,
+        );
+      } catch (err) {
+        throw toWindshiftError(err, `deleting event ${id} of stream "${stream}"`);
+      }
+    },
+    async keyValue(bucket, kvOptions, signal) {
+      throwIfAborted(signal);
+      return raceAbort(
+        openKeyValue({ logger, jsm, append: (e, o) => append(appendContext, e, o) }, bucket, kvOptions),
+        signal,
+      );
+    },
+    async close() {
+      settlements.flush();
+      publishes?.close();
+      confirms?.close();
+    },
+  };
+}
+
+function connectionFacts(nc: NatsConnection, server: string): ConnectionFacts {
+  const clientId = nc.info?.client_id;
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(server);
+  return {
+    system: "nats",
+    ...(clientId === undefined ? {} : { clientId: String(clientId) }),
+    ...(m ? { serverAddress: m[1] as string, serverPort: Number(m[2]) } : {}),
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * The one place nats.js errors are recognised and turned into
+ * `WindshiftError`s. nats.js error classes are matched by name, so that two
+ * loaded copies of nats.js (one from the user, one from us) are still
+ * recognised.
+ *
+ * @module
+ */
+
+import { ErrorCode, isWindshiftError, WindshiftError } from "../../errors.js";
+
+/** JetStream API error codes (`err_code`) windshift reacts to. */
+export const JsErrorCode = {
+  StreamNotFound: 10059,
+  ConsumerNotFound: 10014,
+  NoMessageFound: 10037,
+  WrongLastSequence: 10071,
+} as const;
+
+/** Whether a request failed because nobody listens on the subject. */
+export function isNoResponders(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === "NoResponders" || err.name === "JetStreamNotEnabled") return true;
+  return err.name === "RequestError" && err.cause instanceof Error && err.cause.name === "NoResponders";
+}
+
+/** Whether a request timed out waiting for its reply. */
+export function isTimeout(err: unknown): boolean {
+  return err instanceof Error && err.name === "TimeoutError";
+}
+
+/** Whether the connection is closed or draining. */
+export function isClosed(err: unknown): boolean {
+  return err instanceof Error && (err.name === "ClosedConnectionError" || err.name === "DrainingConnectionError");
+}
+
+/** Whether the stream does not exist. */
+export function isStreamNotFound(err: unknown): boolean {
+  return (
+    err instanceof Error && (err.name === "StreamNotFoundError" || jsErrorCode(err) === JsErrorCode.StreamNotFound)
+  );
+}
+
+/** Whether the consumer (or its stream) does not exist. */
+export function isConsumerNotFound(err: unknown): boolean {
+  return (
+    err instanceof Error &&
+    (err.name === "ConsumerNotFoundError" || jsErrorCode(err) === JsErrorCode.ConsumerNotFound || isStreamNotFound(err))
+  );
+}
+
+/** The JetStream API error code (`err_code`) of a nats.js API error, if it is one. */
+export function jsErrorCode(err: unknown): number | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const code = (err as { code?: unknown }).code;
+  const api = err.name.endsWith("NotFoundError") || err.name === "JetStreamApiError";
+  return api && typeof code === "number" ? code : undefined;
+}
+
+/**
+ * Turns whatever a nats.js call threw into a {@link WindshiftError}, saying
+ * `what` was being done. Windshift errors pass through unchanged.
+ */
+export function toWindshiftError(err: unknown, what: string): WindshiftError {
+  if (isWindshiftError(err)) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (isTimeout(err)) return new WindshiftError(ErrorCode.Timeout, `${what}: timed out`, { cause: err });
+  if (isClosed(err)) return new WindshiftError(ErrorCode.Closed, `${what}: the connection is closed`, { cause: err });
+  const code = jsErrorCode(err);
+  if (isConsumerNotFound(err) || code === JsErrorCode.NoMessageFound) {
+    return new WindshiftError(ErrorCode.NotFound, `${what}: ${message}`, {
+      cause: err,
+      details: { jsErrorCode: code },
+    });
+  }
+  if (isNoResponders(err)) {
+    return new WindshiftError(ErrorCode.Server, `${what}: JetStream did not answer (is it enabled?)`, { cause: err });
+  }
+  return new WindshiftError(ErrorCode.Server, `${what}: ${message}`, {
+    cause: err,
+    details: code === undefined ? {} : { jsErrorCode: code },
+  });
+}
+
+/** An API error answered by JetStream in a reply's `error` field, as a {@link WindshiftError}. */
+export function apiError(
+  what: string,
+  error: { code?: number; err_code?: number; description?: string },
+): WindshiftError {
+  const code = error.err_code;
+  const description = error.description ?? "unknown error";
+  const notFound =
+    code === JsErrorCode.StreamNotFound || code === JsErrorCode.ConsumerNotFound || code === JsErrorCode.NoMessageFound;
+  return new WindshiftError(
+    code === JsErrorCode.WrongLastSequence ? ErrorCode.WrongSequence : notFound ? ErrorCode.NotFound : ErrorCode.Server,
+    `${what}: ${description}`,
+    { details: code === undefined ? {} : { jsErrorCode: code } },
+  );
+}

@@ -1,0 +1,124 @@
+import {
+  DiscardPolicy,
+  type JetStreamManager,
+  type StreamConfig as NatsStreamConfig,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
+import { ErrorCode, isWindshiftError } from "../../errors.js";
+import type { Logger } from "../../internal/logger.js";
+import type {
+  Appended,
+  AppendOptions,
+  KeyValue,
+  KeyValueEntry,
+  KeyValueOptions,
+  KeyValueWriteOptions,
+  OutgoingEvent,
+} from "../engine.js";
+import { isStreamNotFound, toWindshiftError } from "./errors.js";
+import { toNanos } from "./streams.js";
+
+/** The header NATS key-value uses to mark deletes. */
+const KV_OPERATION = "KV-Operation";
+const TIMEOUT_MS = 5_000;
+const NO_VALUE = new Uint8Array(0);
+
+/** What a bucket needs from the engine. */
+export interface KeyValueContext {
+  readonly logger: Logger;
+  jsm(): Promise<JetStreamManager>;
+  append(event: OutgoingEvent, options: AppendOptions): Promise<Appended>;
+}
+
+/**
+ * Opens (or creates) the standard NATS key-value bucket `bucket`: stream
+ * `KV_<bucket>` on subjects `$KV.<bucket>.>`, one value per key. Keys are
+ * stored base64url-encoded, so any string is a key. Revisions are stream
+ * sequences; compare-and-set is an expected last subject sequence.
+ */
+export async function openKeyValue(ctx: KeyValueContext, bucket: string, options: KeyValueOptions): Promise<KeyValue> {
+  const stream = `KV_${bucket}`;
+  const jsm = await ctx.jsm();
+  try {
+    const found = await jsm.streams.info(stream).catch((err: unknown) => {
+      if (isStreamNotFound(err)) return undefined;
+      throw err;
+    });
+    if (found === undefined) {
+      const config: Partial<NatsStreamConfig> & { name: string } = {
+        name: stream,
+        subjects: [`$KV.${bucket}.>`],
+        retention: RetentionPolicy.Limits,
+        storage: StorageType.File,
+        num_replicas: options.replicas,
+        max_msgs_per_subject: 1,
+        max_age: toNanos(options.ttlMs),
+        duplicate_window: toNanos(Math.min(options.ttlMs, 120_000)),
+        discard: DiscardPolicy.New,
+        allow_rollup_hdrs: true,
+        deny_delete: true,
+        deny_purge: false,
+        allow_direct: true,
+      };
+      await jsm.streams.add(config);
+      ctx.logger.info("key-value bucket created", { bucket, ttlMs: options.ttlMs });
+    }
+  } catch (err) {
+    throw toWindshiftError(err, `opening key-value bucket "${bucket}"`);
+  }
+  const subjectOf = (key: string): string => `$KV.${bucket}.${Buffer.from(key, "utf8").toString("base64url")}`;
+  /** The key's last record, delete markers included. */
+  const last = async (key: string) => {
+    try {
+      return await jsm.streams.getMessage(stream, { last_by_subj: subjectOf(key) });
+    } catch (err) {
+      throw toWindshiftError(err, `key-value bucket "${bucket}": reading key "${key}"`);
+    }
+  };
+  const write = async (key: string, record: KvRecord, options: KeyValueWriteOptions | undefined): Promise<number> => {
+    const append = (expectedLastSubjectId: number | undefined) =>
+      ctx.append(
+        {
+          subject: subjectOf(key),
+          payload: record.value,
+          headers: record.deleted ? [[KV_OPERATION, "DEL"]] : [],
+          idempotencyKey: undefined,
+          expectedLastId: undefined,
+          expectedLastSubjectId,
+        },
+        { timeoutMs: TIMEOUT_MS, signal: options?.signal },
+      );
+    const expected = options?.expectedRevision;
+    try {
+      return (await append(expected)).id;
+    } catch (err) {
+      // "Absent" includes deleted: then the delete marker's revision is the one to expect.
+      if (expected !== 0 || !isWindshiftError(err, ErrorCode.WrongSequence)) throw err;
+      const marker = await last(key);
+      if (marker === null || !isDeleteMarker(marker.header?.get(KV_OPERATION))) throw err;
+      return (await append(marker.seq)).id;
+    }
+  };
+  return {
+    async get(key: string): Promise<KeyValueEntry | undefined> {
+      const stored = await last(key);
+      if (stored === null || isDeleteMarker(stored.header?.get(KV_OPERATION))) return undefined;
+      return { value: stored.data, revision: stored.seq };
+    },
+    put: (key, value, options) => write(key, { value, deleted: false }, options),
+    async delete(key, options) {
+      await write(key, { value: NO_VALUE, deleted: true }, options);
+    },
+  };
+}
+
+/** What one write stores. */
+interface KvRecord {
+  readonly value: Uint8Array;
+  readonly deleted: boolean;
+}
+
+function isDeleteMarker(operation: string | undefined): boolean {
+  return operation === "DEL" || operation === "PURGE";
+}

@@ -1,0 +1,64 @@
+import { validationError } from "../errors.js";
+
+/** The longest stream or consumer name the server accepts. */
+const MAX_NAME_LENGTH = 255;
+const NAME = /^[A-Za-z0-9_-]+$/;
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Whether `name` is a valid stream or consumer name: one or more of
+ * `A-Z a-z 0-9 _ -`, at most 255 characters (the rule windshift-go uses).
+ */
+export function isValidName(name: unknown): name is string {
+  return typeof name === "string" && name.length <= MAX_NAME_LENGTH && NAME.test(name);
+}
+
+/**
+ * Whether `subject` is a valid subject: dot-separated, non-empty tokens of
+ * `A-Z a-z 0-9 _ -`. With `allowWildcards`, a token may be `*`, and the last
+ * token may be `>`.
+ */
+export function isValidSubject(subject: unknown, allowWildcards: boolean): subject is string {
+  if (typeof subject !== "string" || subject.length === 0) return false;
+  const tokens = subject.split(".");
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    if (TOKEN.test(token)) continue;
+    if (!allowWildcards) return false;
+    if (token === "*") continue;
+    if (token === ">" && i === tokens.length - 1) continue;
+    return false;
+  }
+  return true;
+}
+
+/** Throws a validation error unless `name` is a valid stream or consumer name. */
+export function assertName(field: string, name: unknown): asserts name is string {
+  if (!isValidName(name)) {
+    throw validationError(
+      field,
+      `${describe(name)} is not a valid name (1-${MAX_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ and -)`,
+    );
+  }
+}
+
+/** Throws a validation error unless `subject` is a valid subject. */
+export function assertSubject(field: string, subject: unknown, allowWildcards: boolean): asserts subject is string {
+  if (!isValidSubject(subject, allowWildcards)) {
+    const rule = allowWildcards
+      ? "dot-separated tokens of A-Z, a-z, 0-9, _ and -; `*` as a whole token, `>` as the last"
+      : "dot-separated tokens of A-Z, a-z, 0-9, _ and -, without wildcards";
+    throw validationError(field, `${describe(subject)} is not a valid subject (${rule})`);
+  }
+}
+
+/** Renders a bad value for an error message without dumping huge strings. */
+export function describe(value: unknown): string {
+  if (typeof value === "string") {
+    return value.length > 80 ? `"${value.slice(0, 77)}..." (${value.length} characters)` : `"${value}"`;
+  }
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (value === null) return "null";
+  if (value === undefined) return "undefined";
+  return typeof value;
+}

@@ -1,0 +1,493 @@
+import type { Message } from "@bufbuild/protobuf";
+import { context } from "@opentelemetry/api";
+import type { EventImpl } from "../consume/event.js";
+import type { SubscriptionStatus } from "../consume/status.js";
+import { release, type SubscriptionImpl, subscribe } from "../consume/subscription.js";
+import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
+import { abortError, raceAbort, throwIfAborted } from "../internal/abort.js";
+import { AsyncQueue } from "../internal/async-queue.js";
+import { assertName, describe, isValidSubject } from "../internal/names.js";
+import type { Runtime } from "../runtime.js";
+import { assertCaptured, describeError, sendDeadLetter } from "./dead-letter.js";
+import { type DeadLetterReason, decideFailure, type FailureKind } from "./failure-policy.js";
+import { type FallbackHandler, PermanentError, type Router, type RouteTable, routeTableOf } from "./handlers.js";
+import { KeyQueue } from "./key-queue.js";
+import { type ProcessOptions, type ProcessSettings, resolveProcessOptions } from "./options.js";
+
+/** What a processor has done so far. */
+export interface ProcessorStats {
+  /** Handlers running now. */
+  readonly running: number;
+  /** Events waiting for an earlier event with the same `orderBy` key. */
+  readonly waiting: number;
+  /** Events acked because the handler (or a middleware that skipped it) returned. */
+  readonly acked: number;
+  /** Events the handler settled itself. */
+  readonly settledByHandler: number;
+  /**
+   * Failed attempts: the handler or a middleware threw, the event's data could
+   * not be decoded, no route took its type, or its `orderBy` key failed.
+   */
+  readonly failed: number;
+  /** Failed events given back for another attempt. */
+  readonly retried: number;
+  /** Events published to the dead-letter subject and rejected permanently. */
+  readonly deadLettered: number;
+  /** Events rejected permanently without a dead letter (none configured). */
+  readonly rejected: number;
+}
+
+/**
+ * A running processor: it takes events from a consumer, hands each to its
+ * handler, and settles it by the outcome. Stop it with {@link Processor.close}
+ * or `await using`.
+ */
+export interface Processor extends AsyncDisposable {
+  /** The stream read from. */
+  readonly stream: string;
+  /** The consumer read through. */
+  readonly consumer: string;
+  /**
+   * Resolves once the processor has stopped, however that happened: with the
+   * error that stopped it (say, its consumer was deleted), or `undefined`
+   * after `close()`. Never rejects.
+   */
+  readonly closed: Promise<WindshiftError | undefined>;
+  /** A snapshot of what the processor has done so far. */
+  readonly stats: ProcessorStats;
+  /**
+   * Stops taking events and gives back those not started yet, waits up to
+   * `closeTimeoutMs` for running handlers to finish and settles their events,
+   * then gives back the events of handlers still running. Safe to call more
+   * than once; never rejects.
+   */
+  close(): Promise<void>;
+  /** What happens to the underlying subscription (see `Subscription.status`). */
+  status(): AsyncIterableIterator<SubscriptionStatus>;
+}
+
+/** Starts a processor; see `Events.process`. */
+export async function startProcessor(
+  rt: Runtime,
+  stream: string,
+  consumer: string,
+  handlers: Router | FallbackHandler,
+  options?: ProcessOptions,
+): Promise<Processor> {
+  assertName("stream", stream);
+  assertName("consumer", consumer);
+  const routes = routeTableOf(handlers);
+  if (routes === undefined && typeof handlers !== "function") {
+    throw validationError("handlers", `${describe(handlers)} is not a router (router(), handle()) or a function`);
+  }
+  const settings = resolveProcessOptions(options);
+  const { signal } = settings;
+  throwIfAborted(signal);
+  if (settings.deadLetterSubject !== undefined) {
+    await raceAbort(assertCaptured(rt, settings.deadLetterSubject, signal), signal);
+  }
+  const opening = subscribe<Message>(rt, stream, consumer, {
+    ...settings.subscribe,
+    ...(routes === undefined || routes.types.length === 0 ? {} : { registry: routes.registry() }),
+  });
+  let sub: SubscriptionImpl<Message>;
+  try {
+    sub = await raceAbort(opening, signal);
+  } catch (err) {
+    // Aborted while the subscription was opening: close it once it is open.
+    opening.then(
+      (late) => late.close(),
+      () => {},
+    );
+    throw err;
+  }
+  const processor = new ProcessorImpl(
+    rt,
+    sub,
+    routes,
+    routes === undefined ? (handlers as FallbackHandler) : undefined,
+    settings,
+  );
+  processor.start();
+  if (signal?.aborted) {
+    await processor.close();
+    throw abortError(signal);
+  }
+  return processor;
+}
+
+/** A handler's failure that a router raises for an event of a type it has no route for. */
+class UnknownType extends Error {
+  override name = "UnknownType";
+  readonly kind: FailureKind;
+  constructor(type: string, retried: boolean) {
+    super(type === "" ? "the event has no WS-Data-Type header" : `no handler for type "${type}"`);
+    this.kind = retried ? "unknown-type-retried" : "unknown-type";
+  }
+}
+
+class ProcessorImpl implements Processor {
+  readonly stream: string;
+  readonly consumer: string;
+  readonly closed: Promise<WindshiftError | undefined>;
+  readonly #rt: Runtime;
+  readonly #sub: SubscriptionImpl<Message>;
+  readonly #routes: RouteTable | undefined;
+  readonly #fallback: FallbackHandler | undefined;
+  readonly #settings: ProcessSettings;
+  readonly #maxAttempts: number;
+  readonly #keys = new KeyQueue<EventImpl>();
+  /** Wakes the take loop when a handler finishes. */
+  readonly #room = new AsyncQueue<void>({ maxSize: 1 });
+  #resolveClosed!: (failure: WindshiftError | undefined) => void;
+  #closing = false;
+  #stopping: Promise<void> | undefined;
+  #running = 0;
+  #loop: Promise<void> = Promise.resolve();
+  /** Why the subscription ended by itself, if it did. */
+  #failure: unknown;
+  readonly #done = new Set<Promise<void>>();
+  /** Aborted when closing stops waiting for running handlers. */
+  readonly #abandoned = new AbortController();
+  #acked = 0;
+  #settledByHandler = 0;
+  #failed = 0;
+  #retried = 0;
+  #deadLettered = 0;
+  #rejected = 0;
+  readonly #onAbort = (): void => {
+    void this.close();
+  };
+
+  constructor(
+    rt: Runtime,
+    sub: SubscriptionImpl<Message>,
+    routes: RouteTable | undefined,
+    fallback: FallbackHandler | undefined,
+    settings: ProcessSettings,
+  ) {
+    this.#rt = rt;
+    this.#sub = sub;
+    this.stream = sub.stream;
+    this.consumer = sub.consumer;
+    this.#routes = routes;
+    this.#fallback = fallback;
+    this.#settings = settings;
+    const wanted = settings.maxAttempts ?? sub.maxDeliver;
+    if (wanted > sub.maxDeliver) {
+      rt.logger.warn("maxAttempts is above the consumer's maxDeliveryAttempts; using maxDeliveryAttempts", {
+        stream: this.stream,
+        consumer: this.consumer,
+        maxAttempts: wanted,
+        maxDeliveryAttempts: sub.maxDeliver,
+      });
+    }
+    this.#maxAttempts = Math.min(wanted, sub.maxDeliver);
+    this.closed = new Promise((resolve) => {
+      this.#resolveClosed = resolve;
+    });
+  }
+
+  get stats(): ProcessorStats {
+    return {
+      running: this.#running,
+      waiting: this.#keys.waiting,
+      acked: this.#acked,
+      settledByHandler: this.#settledByHandler,
+      failed: this.#failed,
+      retried: this.#retried,
+      deadLettered: this.#deadLettered,
+      rejected: this.#rejected,
+    };
+  }
+
+  status(): AsyncIterableIterator<SubscriptionStatus> {
+    return this.#sub.status();
+  }
+
+  start(): void {
+    this.#settings.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#loop = this.#take();
+    void this.#loop.then(() => {
+      // The subscription ended by itself (a failure): finish what runs, then report.
+      if (!this.#closing) void this.#stop();
+    });
+  }
+
+  /** Takes events from the subscription while there is room for them. */
+  async #take(): Promise<void> {
+    const events = this.#sub[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        while (!this.#hasRoom()) {
+          if ((await this.#room.next()).done) return;
+        }
+        if (this.#closing) return;
+        const next = await events.next();
+        if (next.done) return;
+        const event = next.value;
+        if (this.#closing) {
+          // Taken just as close() began: give it back with the rest.
+          release(event.takeBack());
+          return;
+        }
+        this.#dispatch(event);
+      }
+    } catch (err) {
+      this.#failure = err;
+    }
+  }
+
+  #hasRoom(): boolean {
+    return (
+      this.#closing ||
+      (this.#running < this.#settings.concurrency && this.#keys.waiting < this.#settings.maxWaitingEvents)
+    );
+  }
+
+  #dispatch(event: EventImpl): void {
+    const keyOf = this.#settings.keyOf;
+    if (keyOf === undefined) {
+      this.#start(event, undefined);
+      return;
+    }
+    let key: string;
+    try {
+      key = keyOf(event);
+      if (typeof key !== "string") throw validationError("orderBy", `returned ${describe(key)}, not a string`);
+    } catch (err) {
+      // An event no route takes needs no order: its type's policy applies as
+      // usual. Any other event without a key fails this attempt.
+      const routed = this.#routes === undefined || this.#routes.route(event.type) !== undefined;
+      this.#start(event, undefined, routed ? err : undefined);
+      return;
+    }
+    if (this.#keys.admit(key, event)) this.#start(event, key);
+  }
+
+  #start(event: EventImpl, key: string | undefined, keyError?: unknown): void {
+    this.#running++;
+    const done = this.#handle(event, keyError).then(() => {
+      this.#running--;
+      this.#done.delete(done);
+      const next = key === undefined ? undefined : this.#keys.done(key);
+      if (next !== undefined) this.#start(next, key);
+      this.#room.push();
+    });
+    this.#done.add(done);
+  }
+
+  /** Runs the handler chain and settles the event by its outcome. Never rejects. */
+  async #handle(event: EventImpl, keyError: unknown): Promise<void> {
+    let failed = keyError !== undefined;
+    let error: unknown = keyError;
+    if (!failed) {
+      try {
+        await context.with(event.context, () => this.#chain(event, 0));
+      } catch (err) {
+        failed = true;
+        error = err;
+      }
+    }
+    try {
+      if (event.outcome === "release") return;
+      if (event.settled) {
+        this.#settledByHandler++;
+        if (failed) this.#failed++;
+        return;
+      }
+      if (!failed) {
+        await event.ack();
+        this.#acked++;
+        return;
+      }
+      this.#failed++;
+      event.recordFailure(error);
+      await this.#settleFailure(event, error);
+    } catch (err) {
+      if (isWindshiftError(err, ErrorCode.AlreadySettled)) {
+        // The handler settled it without waiting for the result, or close gave it back.
+        if (!this.#closing) this.#settledByHandler++;
+        return;
+      }
+      this.#rt.logger.warn("settling a processed event failed; the engine will redeliver it", {
+        stream: this.stream,
+        consumer: this.consumer,
+        id: event.id,
+        error: String(err),
+      });
+    }
+  }
+
+  #chain(event: EventImpl, index: number): Promise<void> {
+    const middleware = this.#settings.middleware[index];
+    if (middleware === undefined) return this.#invoke(event);
+    return Promise.resolve(middleware(event, () => this.#chain(event, index + 1))).then(() => {});
+  }
+
+  async #invoke(event: EventImpl): Promise<void> {
+    const routes = this.#routes;
+    const signal = this.#abandoned.signal;
+    if (routes === undefined) {
+      await (this.#fallback as FallbackHandler)(event, signal);
+      return;
+    }
+    const route = routes.route(event.type);
+    if (route !== undefined) {
+      // Decoded by the subscription's registry of the routed types; INVALID_DATA when it cannot be.
+      await route.handler(event.data, event, signal);
+      return;
+    }
+    const unknown = routes.unknown;
+    if (typeof unknown === "function") {
+      await unknown(event, signal);
+      return;
+    }
+    throw new UnknownType(event.type, unknown === "nak");
+  }
+
+  /** A failed event: retried after the backoff delay, or given up on. */
+  async #settleFailure(event: EventImpl, error: unknown): Promise<void> {
+    const kind: FailureKind =
+      error instanceof UnknownType
+        ? error.kind
+        : error instanceof PermanentError
+          ? "permanent"
+          : event.isDataError(error)
+            ? "invalid-data"
+            : "error";
+    const decision = decideFailure({
+      kind,
+      attempt: event.deliveryAttempt,
+      maxAttempts: this.#maxAttempts,
+      delayMs: () => this.#delayFor(event, error),
+    });
+    if (decision.action === "give-up") {
+      await this.#giveUp(event, decision.reason, error);
+      return;
+    }
+    const { delayMs } = decision;
+    await event.reject(delayMs > 0 ? { delayMs } : undefined);
+    this.#retried++;
+    this.#rt.logger.debug("handler failed; event given back", {
+      stream: this.stream,
+      id: event.id,
+      attempt: event.deliveryAttempt,
+      delayMs,
+      error: describeError(error),
+    });
+  }
+
+  #delayFor(event: EventImpl, error: unknown): number {
+    try {
+      return this.#settings.backoff(event, error);
+    } catch (err) {
+      this.#rt.logger.error("the backoff decider failed; retrying after 1 s", { id: event.id, error: String(err) });
+      return 1_000;
+    }
+  }
+
+  /** Dead-letters (when configured) and terminates an event. */
+  async #giveUp(event: EventImpl, reason: DeadLetterReason, error: unknown): Promise<void> {
+    const facts = {
+      stream: this.stream,
+      consumer: this.consumer,
+      id: event.id,
+      subject: event.subject,
+      attempt: event.deliveryAttempt,
+      reason,
+      error: describeError(error),
+    };
+    const chooseSubject = this.#settings.deadLetter;
+    if (chooseSubject === undefined) {
+      await event.reject({ permanent: true });
+      this.#rejected++;
+      this.#rt.logger.error("event rejected permanently (no dead-letter subject configured)", facts);
+      return;
+    }
+    try {
+      const subject = chooseSubject(event);
+      if (!isValidSubject(subject, false)) {
+        throw validationError("deadLetter.subject", `returned ${describe(subject)}, not a subject`);
+      }
+      await sendDeadLetter(this.#rt, subject, event, reason, error);
+    } catch (err) {
+      // Not dead-lettered: keep the event and try again on its next delivery.
+      const delayMs = Math.max(0, this.#delayFor(event, error));
+      this.#rt.logger.error("dead-lettering failed; the event is given back", {
+        ...facts,
+        deadLetterError: String(err),
+        delayMs,
+      });
+      await event.reject(delayMs > 0 ? { delayMs } : undefined);
+      this.#retried++;
+      return;
+    }
+    await event.reject({ permanent: true });
+    this.#deadLettered++;
+    this.#rt.logger.warn("event dead-lettered", facts);
+  }
+
+  close(): Promise<void> {
+    return this.#stop();
+  }
+
+  /** Stops taking events, gives back the unstarted ones and lets running handlers finish. */
+  #stop(): Promise<void> {
+    if (this.#stopping !== undefined) return this.#stopping;
+    this.#closing = true;
+    this.#settings.signal?.removeEventListener("abort", this.#onAbort);
+    const unstarted = this.#keys.drain().sort((a, b) => a.id - b.id);
+    this.#room.end();
+    this.#stopping = (async () => {
+      // Waits up to closeTimeoutMs for running handlers, then gives back their events.
+      await this.#sub.closeGivingBack(unstarted);
+      await this.#loop;
+      const failure = this.#failure;
+      if (failure !== undefined) {
+        // The subscription ended by itself and did not wait: let running handlers finish.
+        await waitAtMost(Promise.all(this.#done), this.#settings.closeTimeoutMs);
+      }
+      this.#abandon();
+      if (failure === undefined) {
+        this.#resolveClosed(undefined);
+        return;
+      }
+      this.#rt.logger.error("processor stopped", {
+        stream: this.stream,
+        consumer: this.consumer,
+        error: String(failure),
+      });
+      this.#resolveClosed(
+        isWindshiftError(failure)
+          ? failure
+          : new WindshiftError(ErrorCode.Server, `processor stopped: ${String(failure)}`, { cause: failure }),
+      );
+    })();
+    return this.#stopping;
+  }
+
+  /** Tells handlers still running that nobody waits for them any more. */
+  #abandon(): void {
+    if (this.#running === 0) return;
+    this.#abandoned.abort(
+      new WindshiftError(ErrorCode.Closed, "the processor closed without waiting for this handler any longer"),
+    );
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Waits for `work`, or `ms` of real time (it waits for the user's handlers). */
+async function waitAtMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    work,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,221 @@
+import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import { type Attributes, context, type Span, SpanKind, trace } from "@opentelemetry/api";
+import { validationError } from "../errors.js";
+import { assertSchema, encode } from "../internal/codec.js";
+import { assertSubject, describe } from "../internal/names.js";
+import { type Defaults, mergeOptions } from "../internal/options.js";
+import { PUBLISH_RETRY, type RetryOptions, resolveRetry } from "../internal/retry.js";
+import * as v from "../internal/validate.js";
+import type { Runtime } from "../runtime.js";
+import { Attr, errorType } from "../telemetry/attributes.js";
+import { failSpan, secondsSince } from "../telemetry/spans.js";
+import { type HeaderList, injectTraceContext } from "../telemetry/trace-context.js";
+import { formatTime, Headers } from "../wire.js";
+import { send } from "./send.js";
+
+/** Options for one `publish` call. */
+export interface PublishOptions {
+  /**
+   * A key that makes the publish idempotent: within the stream's
+   * deduplication window a second event with the same key is not stored, and
+   * the call reports `duplicate: true` with the first event's id. Sent as
+   * `Nats-Msg-Id`. When `retry` is on and no key is given, one is generated so
+   * that a retry can never store the event twice.
+   * @default none
+   */
+  readonly idempotencyKey?: string;
+  /**
+   * Optimistic concurrency: store the event only if the stream's last event
+   * has this id; otherwise the call fails with `WRONG_SEQUENCE`. Use `0` for
+   * "the stream is empty".
+   * @default no check
+   */
+  readonly expectedLastId?: number;
+  /**
+   * Optimistic concurrency per subject: store the event only if the last event
+   * on this subject has this id (`0`: none yet); otherwise `WRONG_SEQUENCE`.
+   * nats-server before 2.9.21 may let several writers win on replicated
+   * streams; windshift warns once when connected to such a server.
+   * @default no check
+   */
+  readonly expectedLastSubjectId?: number;
+  /**
+   * When the event occurred (`WS-Published-Time`).
+   * @default now (the client's clock)
+   */
+  readonly occurredAt?: Date;
+  /**
+   * How long to wait for the stream's acknowledgement per attempt.
+   * @default 5_000
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Retry transient failures (`UNAVAILABLE`, `UNBOUND_SUBJECT`,
+   * `PUBLISH_TIMEOUT`), never a wrong sequence or a validation error. `true`
+   * retries from 20 ms, doubling up to 1 s with jitter, for at most 20 s; an
+   * object is merged over that.
+   * @default false
+   */
+  readonly retry?: RetryOptions | boolean;
+  /**
+   * Extra headers to send with the event. windshift's own headers cannot be
+   * set here (use the options above). A `traceparent` given here is sent as is,
+   * and then no trace context is injected.
+   * @default none
+   */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Cancels the call. The event may still have been stored. */
+  readonly signal?: AbortSignal;
+}
+
+/** The outcome of a publish. */
+export interface PublishedEvent {
+  /** The event's id: its sequence number in the stream. */
+  readonly id: number;
+  /** The stream that stored the event. */
+  readonly stream: string;
+  /** Whether the idempotency key had been seen: the event was not stored again. */
+  readonly duplicate: boolean;
+}
+
+/** The defaults of {@link PublishOptions}. */
+export const publishDefaults: Defaults<PublishOptions> = Object.freeze({
+  idempotencyKey: undefined,
+  expectedLastId: undefined,
+  expectedLastSubjectId: undefined,
+  occurredAt: undefined,
+  timeoutMs: 5_000,
+  retry: false,
+  headers: undefined,
+  signal: undefined,
+});
+
+const RESERVED = new Set(
+  [
+    Headers.DataType,
+    Headers.PublishedTime,
+    Headers.MsgId,
+    Headers.ExpectedLastSequence,
+    Headers.ExpectedLastSubjectSequence,
+  ].map((h) => h.toLowerCase()),
+);
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** Publishes one event; see `Events.publish`. */
+export async function publish<Desc extends DescMessage>(
+  rt: Runtime,
+  subject: string,
+  schema: Desc,
+  data: MessageInitShape<Desc> | MessageShape<Desc>,
+  options?: PublishOptions,
+): Promise<PublishedEvent> {
+  assertSubject("subject", subject, false);
+  assertSchema("schema", schema);
+  const o = mergeOptions<PublishOptions>("options", options, publishDefaults);
+  const key = o.idempotencyKey;
+  if (key !== undefined && (typeof key !== "string" || key.length === 0 || /[\r\n]/.test(key))) {
+    throw validationError("idempotencyKey", `${describe(key)} is not a non-empty single-line string`);
+  }
+  const expectedLastId = v.integer("expectedLastId", o.expectedLastId, 0);
+  const expectedLastSubjectId = v.integer("expectedLastSubjectId", o.expectedLastSubjectId, 0);
+  const occurredAt = v.date("occurredAt", o.occurredAt) ?? new Date(rt.clock.now());
+  const timeoutMs = v.durationMs("timeoutMs", o.timeoutMs, 1) as number;
+  const retry = resolveRetry("retry", o.retry, undefined, PUBLISH_RETRY);
+  const signal = v.signal("signal", o.signal);
+
+  const payload = encode(schema, data);
+  const maxPayload = rt.engine.maxPayload();
+  if (maxPayload !== undefined && payload.length > maxPayload) {
+    throw validationError(
+      "data",
+      `the encoded event is ${payload.length} bytes, more than the server's max payload of ${maxPayload}`,
+    );
+  }
+
+  const headers = userHeaders(o.headers);
+  const userTraceParent = headers.some(([name]) => name.toLowerCase() === "traceparent");
+  headers.push([Headers.DataType, schema.typeName], [Headers.PublishedTime, formatTime(occurredAt)]);
+
+  const t = rt.telemetry;
+  const parent = context.active();
+  let span: Span | undefined;
+  if (t.tracing()) {
+    const attributes: Attributes = {
+      ...t.connection(),
+      [Attr.OperationType]: "send",
+      [Attr.OperationName]: "publish",
+      [Attr.Destination]: subject,
+      [Attr.DataType]: schema.typeName,
+    };
+    if (t.recordBodySize) attributes[Attr.BodySize] = payload.length;
+    span = t.startSpan(`send ${subject}`, { kind: SpanKind.PRODUCER, attributes }, parent);
+  }
+  if (!userTraceParent) injectTraceContext(span === undefined ? parent : trace.setSpan(parent, span), headers);
+
+  const started = performance.now();
+  const finish = (attributes: Attributes): void => {
+    span?.end();
+    t.sent.add(1, attributes);
+    t.operationDuration.record(secondsSince(started), attributes);
+  };
+  try {
+    const published = await send(
+      rt,
+      {
+        subject,
+        payload,
+        headers,
+        // Without a key, a retry after a lost acknowledgement could store the event twice.
+        idempotencyKey: (key as string | undefined) ?? (retry === undefined ? undefined : crypto.randomUUID()),
+        expectedLastId,
+        expectedLastSubjectId,
+      },
+      {
+        timeoutMs,
+        retry,
+        signal,
+        onRetry: (err, n) => span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
+      },
+    );
+    if (span !== undefined) {
+      span.setAttribute(Attr.MessageId, String(published.id));
+      span.setAttribute(Attr.Stream, published.stream);
+      if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
+    }
+    finish(t.publishAttributes(published.stream, undefined));
+    return published;
+  } catch (err) {
+    if (span !== undefined) failSpan(span, err);
+    finish(t.publishAttributes(undefined, errorType(err)));
+    throw err;
+  }
+}
+
+/**
+ * The user's extra headers, validated; a `traceparent` among them is also
+ * sent under windshift-go's name.
+ */
+function userHeaders(value: unknown): HeaderList {
+  const list: HeaderList = [];
+  if (value === undefined) return list;
+  const given = v.optionsObject("headers", value);
+  let traceParent: string | undefined;
+  let traceState: string | undefined;
+  for (const [name, text] of Object.entries(given)) {
+    if (!HEADER_NAME.test(name)) throw validationError("headers", `${describe(name)} is not a valid header name`);
+    if (RESERVED.has(name.toLowerCase())) {
+      throw validationError(`headers.${name}`, "is set by windshift; use the publish option for it");
+    }
+    if (typeof text !== "string" || /[\r\n]/.test(text)) {
+      throw validationError(`headers.${name}`, `${describe(text)} is not a single-line string`);
+    }
+    if (name.toLowerCase() === "traceparent") traceParent = text;
+    if (name.toLowerCase() === "tracestate") traceState = text;
+    list.push([name, text]);
+  }
+  if (traceParent !== undefined) {
+    list.push([Headers.TraceParent, traceParent]);
+    if (traceState !== undefined) list.push([Headers.TraceState, traceState]);
+  }
+  return list;
+}
