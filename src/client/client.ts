@@ -14,9 +14,15 @@ import { ensureStream } from "./streams.js";
 
 /**
  * The events client over `engine`: every operation is written once, above
- * the engine seam, and runs on whichever engine it is given.
+ * the engine seam, and runs on whichever engine it is given. `release` is
+ * what the client's `close()` does: close the engine, unless the engine is
+ * shared (a memory store several clients use).
  */
-export function createClient(engine: Engine, settings: ClientSettings): Events {
+export function createClient(
+  engine: Engine,
+  settings: ClientSettings,
+  release: () => Promise<void> = () => engine.close(),
+): Events {
   const rt: Runtime = {
     engine,
     clock: engine.clock,
@@ -25,7 +31,7 @@ export function createClient(engine: Engine, settings: ClientSettings): Events {
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= engine.close();
+    closing ??= release();
     return closing;
   };
   return {

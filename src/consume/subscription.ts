@@ -53,22 +53,38 @@ export interface Subscription<T extends Message = Message> extends AsyncIterable
 
 const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
 
-/** Opens a subscription; see `Events.subscribe`. */
+/** Opens a subscription and starts it; see `Events.subscribe`. */
 export async function subscribe<T extends Message>(
   rt: Runtime,
   stream: string,
   consumer: string,
   options?: SubscribeOptions,
 ): Promise<SubscriptionImpl<T>> {
+  const sub = await prepareSubscription<T>(rt, stream, consumer, options, undefined);
+  sub.start();
+  return sub;
+}
+
+/**
+ * Validates and looks the consumer up, but starts nothing: the subscription
+ * holds no timer and no feed until `start()`, so whoever gave up on it in
+ * between (a processor aborted while it starts) can simply drop it.
+ * `startSignal` cancels this step in place of the options' `signal`.
+ */
+export async function prepareSubscription<T extends Message>(
+  rt: Runtime,
+  stream: string,
+  consumer: string,
+  options: SubscribeOptions | undefined,
+  startSignal: AbortSignal | undefined,
+): Promise<SubscriptionImpl<T>> {
   assertName("stream", stream);
   assertName("consumer", consumer);
   const settings = resolveSubscribeOptions(options);
-  const { signal } = settings;
+  const signal = startSignal ?? settings.signal;
   if (signal?.aborted) throw abortError(signal);
   const state = await raceAbort(rt.engine.consumerState(stream, consumer, signal), signal);
-  const sub = new SubscriptionImpl<T>(rt, state, settings);
-  sub.start();
-  return sub;
+  return new SubscriptionImpl<T>(rt, state, settings);
 }
 
 /**

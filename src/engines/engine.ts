@@ -81,6 +81,10 @@ export interface ConsumerState {
   readonly config: ConsumerConfig;
   /** Every event up to this id is settled (0: none yet). */
   readonly ackFloor: number;
+  /** Events delivered and not settled yet (JetStream's ack pending). */
+  readonly unsettled: number;
+  /** Events for this consumer not delivered yet (its lag). */
+  readonly pending: number;
 }
 
 /** What `ensureStream` / `ensureConsumer` did. */

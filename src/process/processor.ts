@@ -2,9 +2,9 @@ import type { Message } from "@bufbuild/protobuf";
 import { context } from "@opentelemetry/api";
 import type { EventImpl } from "../consume/event.js";
 import type { SubscriptionStatus } from "../consume/status.js";
-import { release, type SubscriptionImpl, subscribe } from "../consume/subscription.js";
+import { prepareSubscription, release, type SubscriptionImpl } from "../consume/subscription.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
-import { abortError, raceAbort, throwIfAborted } from "../internal/abort.js";
+import { raceAbort, throwIfAborted } from "../internal/abort.js";
 import { AsyncQueue } from "../internal/async-queue.js";
 import { assertName, describe, isValidSubject } from "../internal/names.js";
 import type { Runtime } from "../runtime.js";
@@ -86,21 +86,18 @@ export async function startProcessor(
   if (settings.deadLetterSubject !== undefined) {
     await raceAbort(assertCaptured(rt, settings.deadLetterSubject, signal), signal);
   }
-  const opening = subscribe<Message>(rt, stream, consumer, {
-    ...settings.subscribe,
-    ...(routes === undefined || routes.types.length === 0 ? {} : { registry: routes.registry() }),
-  });
-  let sub: SubscriptionImpl<Message>;
-  try {
-    sub = await raceAbort(opening, signal);
-  } catch (err) {
-    // Aborted while the subscription was opening: close it once it is open.
-    opening.then(
-      (late) => late.close(),
-      () => {},
-    );
-    throw err;
-  }
+  const sub = await prepareSubscription<Message>(
+    rt,
+    stream,
+    consumer,
+    {
+      ...settings.subscribe,
+      ...(routes === undefined || routes.types.length === 0 ? {} : { registry: routes.registry() }),
+    },
+    signal,
+  );
+  // Aborted while it was prepared: it never started, so there is nothing to close.
+  throwIfAborted(signal);
   const processor = new ProcessorImpl(
     rt,
     sub,
@@ -108,11 +105,8 @@ export async function startProcessor(
     routes === undefined ? (handlers as FallbackHandler) : undefined,
     settings,
   );
+  // Listens for the abort from here on; nothing was awaited since the check above.
   processor.start();
-  if (signal?.aborted) {
-    await processor.close();
-    throw abortError(signal);
-  }
   return processor;
 }
 
@@ -205,8 +199,10 @@ class ProcessorImpl implements Processor {
     return this.#sub.status();
   }
 
+  /** Starts the subscription and the loop that takes its events, and listens for the abort. */
   start(): void {
     this.#settings.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#sub.start();
     this.#loop = this.#take();
     void this.#loop.then(() => {
       // The subscription ended by itself (a failure): finish what runs, then report.

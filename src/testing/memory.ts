@@ -129,8 +129,8 @@ export function createMemoryEvents(options?: MemoryEventsOptions): Events {
     );
     own = true;
   }
-  const engine: Engine = own ? store.engine : { ...store.engine, close: async () => {} };
-  return createClient(engine, settings);
+  // A shared store stays open for its other clients: only its own close() ends it.
+  return createClient(store.engine, settings, own ? () => store.close() : async () => {});
 }
 
 function readClock(value: unknown): Clock {

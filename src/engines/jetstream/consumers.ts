@@ -107,6 +107,8 @@ export function toConsumerState(info: ConsumerInfo): ConsumerState {
     name: info.name,
     config: fromNatsConsumerConfig(info.config),
     ackFloor: info.ack_floor?.stream_seq ?? 0,
+    unsettled: info.num_ack_pending,
+    pending: info.num_pending,
   };
 }
 

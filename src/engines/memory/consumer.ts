@@ -79,6 +79,22 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
     return lowest === undefined ? this.#nextId - 1 : lowest - 1;
   }
 
+  /** Delivered and not settled yet. */
+  unsettled(): number {
+    return this.#pending.size;
+  }
+
+  /** Matching events not delivered yet. */
+  undelivered(): number {
+    let count = 0;
+    const last = this.stream.lastId;
+    for (let id = Math.max(this.#nextId, this.stream.firstId()); id <= last; id++) {
+      const record = this.stream.get(id);
+      if (record !== undefined && (this.#filter === undefined || this.#filter(record.subject))) count++;
+    }
+    return count;
+  }
+
   /** Whether `inactiveThresholdMs` has passed without a feed. */
   isIdle(now: number): boolean {
     const threshold = this.#config.inactiveThresholdMs;

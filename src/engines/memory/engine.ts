@@ -137,7 +137,15 @@ class MemoryEngine implements Engine {
     this.#stream(stream);
     const found = this.#consumer(stream, consumer);
     if (found === undefined) throw notFound("consumer", { stream, consumer });
-    return { stream, name: found.name, config: found.config, ackFloor: found.ackFloor() };
+    this.#stream(stream).expire(this.clock.now());
+    return {
+      stream,
+      name: found.name,
+      config: found.config,
+      ackFloor: found.ackFloor(),
+      unsettled: found.unsettled(),
+      pending: found.undelivered(),
+    };
   }
 
   /** Stores at once: `timeoutMs` is never reached. */
