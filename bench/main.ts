@@ -26,6 +26,8 @@
  *                        many handlers at once (ordered: one at a time per subject,
  *                        over 8 subjects), confirmed acks; raw runs consume-confirmed's
  *                        loop, the one a processor replaces
+ *   memory               the in-memory engine in-process (no server): publish → process → ack
+ *                        and publish → subscribe → ack, events/s and heap per event
  *   latency              publish→handler at a fixed rate (2,000 events/s): the
  *                        variant publishes on schedule and consumes its own
  *                        events; each carries its publish time in its payload
@@ -55,6 +57,7 @@ import {
   type VariantName,
   windshiftDriver,
 } from "./drivers.js";
+import { type MemoryReport, runMemoryBench } from "./memory.js";
 import { createOtelSdk } from "./otel-sdk.js";
 import { type BenchReport, formatReport, type Meta, type TelemetryReport } from "./report.js";
 import {
@@ -96,6 +99,7 @@ const SCENARIOS = [
   "process-64",
   "process-ordered-64",
   "latency",
+  "memory",
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--pull N] [--only ${SCENARIOS.join(",")}] [--json [path]]`;
@@ -152,6 +156,7 @@ const SIZES = {
       "process-64": 50_000,
       "process-ordered-64": 50_000,
       latency: 2 * LATENCY_RATE,
+      memory: 200_000,
     },
     rounds: 7,
     microIterations: 200_000,
@@ -172,6 +177,7 @@ const SIZES = {
       "process-64": 20_000,
       "process-ordered-64": 20_000,
       latency: LATENCY_RATE / 2,
+      memory: 50_000,
     },
     rounds: 3,
     microIterations: 50_000,
@@ -324,6 +330,7 @@ async function main(): Promise<void> {
     const prefilled: ConsumeStreams[] = [];
     const scenarios: ScenarioResult[] = [];
     let after: TelemetryCost;
+    let memory: MemoryReport | undefined;
     try {
       for (const p of publishes.filter((p) => wanted(p.id))) {
         timedScenarios.push(
@@ -365,7 +372,10 @@ async function main(): Promise<void> {
           ),
         );
       }
-      if (sdk.spansExported() === 0) throw new Error("the OpenTelemetry SDK exported no spans: it was not in use");
+      if (timedScenarios.length > 0 && sdk.spansExported() === 0) {
+        throw new Error("the OpenTelemetry SDK exported no spans: it was not in use");
+      }
+      if (wanted("memory")) memory = await runMemoryBench(count("memory"), rounds, small, progress);
 
       progress("measuring the no-op telemetry calls (after the scenarios)");
       after = measureTelemetryCost(sizes.microIterations, sizes.microBatches);
@@ -393,6 +403,7 @@ async function main(): Promise<void> {
       meta: { ...meta, durationSec: (performance.now() - started) / 1000 },
       scenarios,
       telemetry,
+      ...(memory === undefined ? {} : { memory }),
     };
     print(formatReport(report));
     if (args.json) {

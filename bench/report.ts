@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { MemoryReport } from "./memory.js";
 import type { ScenarioResult } from "./scenarios.js";
 import type { TelemetryCost } from "./telemetry-cost.js";
 
@@ -52,6 +53,8 @@ export interface BenchReport {
   readonly meta: Meta;
   readonly scenarios: readonly ScenarioResult[];
   readonly telemetry: TelemetryReport;
+  /** The in-memory engine's loops, when run. */
+  readonly memory?: MemoryReport;
 }
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
@@ -150,22 +153,22 @@ export function formatReport(report: BenchReport): string {
     "events.process: raw has no processor; it runs the consume loop (one event at a time, decode, ack), the loop a",
     "processor replaces, so ÷ raw there is the processor against that loop.",
     "",
-    "Telemetry with no SDK registered: the calls src/publish.ts, subscription.ts and event.ts make, against the no-op",
+    "Telemetry with no SDK registered: the calls publish/, consume/subscription.ts, settler.ts and event.ts make, against the no-op",
     `@opentelemetry/api (median of ${f.batches} batches of ${f.iterations.toLocaleString("en-US")} iterations; ` +
       "share: the larger figure over windshift's per-event time above):",
     table(
       ["path", "ns/op fresh", "ns/op after", "share of windshift's (no SDK) per-event time"],
       [
         [
-          "publish: inject (metrics: SDK only)",
+          "publish: inject, metrics",
           fixed(f.publishNs, 0),
           fixed(a.publishNs, 0),
           [pct(t.publish64Percent, "publish-64"), pct(t.publishAwaitedPercent, "an awaited publish (p50)")]
             .filter(Boolean)
             .join(", "),
         ],
-        ["process: extract (counter: SDK only)", fixed(f.processNs, 0), fixed(a.processNs, 0), ""],
-        ["settle (histograms: SDK only)", fixed(f.settleNs, 0), fixed(a.settleNs, 0), ""],
+        ["process: extract, counter", fixed(f.processNs, 0), fixed(a.processNs, 0), ""],
+        ["settle: histograms", fixed(f.settleNs, 0), fixed(a.settleNs, 0), ""],
         [
           "consume = process + settle",
           fixed(f.consumeNs, 0),
@@ -181,5 +184,26 @@ export function formatReport(report: BenchReport): string {
       new Set([1, 2]),
     ),
   );
+  if (report.memory !== undefined) out.push("", ...formatMemory(report.memory));
   return `${out.join("\n")}\n`;
+}
+
+function formatMemory(memory: MemoryReport): string[] {
+  const bytes = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
+  return [
+    `The in-memory engine (createMemoryEvents, real clock), in-process, ${memory.payloadBytes} B events, ` +
+      `${memory.rounds} alternating rounds, a producer keeping 256 publishes in flight:`,
+    table(
+      ["loop", "events/s", "rounds min–max", "µs/event", "heap peak Δ B/event", "retained B/event"],
+      memory.loops.map((l) => [
+        `${l.title} (n=${l.count.toLocaleString("en-US")})`,
+        int(l.eventsPerSec),
+        `${int(Math.min(...l.roundsEventsPerSec))}–${int(Math.max(...l.roundsEventsPerSec))}`,
+        fixed(1e6 / l.eventsPerSec, 2),
+        bytes(l.heapPeakBytesPerEvent),
+        bytes(l.retainedBytesPerEvent),
+      ]),
+      new Set([1, 2, 3, 4, 5]),
+    ),
+  ];
 }

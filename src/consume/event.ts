@@ -94,8 +94,8 @@ const MSG_ID_KEY = Headers.MsgId.toLowerCase();
 export class EventImpl<T extends Message = Message> implements Event<T> {
   readonly delivery: Delivery;
   readonly context: Context;
-  /** When the engine last heard of this event (delivery or ping), on the client's clock. */
-  touchedAt: number;
+  /** The settler's tick in which the engine last heard of this event (delivery or ping). */
+  touchedTick: number;
   /** When it was handed out, `performance.now()`, for the processing duration. */
   readonly handedOutAt: number;
   readonly #span: Span | undefined;
@@ -122,7 +122,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     this.#span = trace.span;
     this.#settler = settler;
     this.#decoder = decoder;
-    this.touchedAt = settler.clock.now();
+    this.touchedTick = settler.ticks;
     this.handedOutAt = performance.now();
   }
 
@@ -256,11 +256,13 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       this.#finish("ack");
       return SETTLED;
     }
-    let settings: SettleSettings;
-    try {
-      settings = resolveSettleOptions(options, this.#settler.retry);
-    } catch (err) {
-      return Promise.reject(err);
+    let settings: SettleSettings = this.#settler.defaults;
+    if (options !== undefined) {
+      try {
+        settings = resolveSettleOptions(options, this.#settler.retry);
+      } catch (err) {
+        return Promise.reject(err);
+      }
     }
     return this.#settle("ack", 0, settings);
   }
@@ -276,7 +278,8 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   async ping(options?: SettleOptions): Promise<void> {
-    const settings = resolveSettleOptions(options, this.#settler.retry);
+    const settings =
+      options === undefined ? this.#settler.defaults : resolveSettleOptions(options, this.#settler.retry);
     if (this.#phase === Phase.Settled) {
       throw new WindshiftError(
         ErrorCode.AlreadySettled,
@@ -287,7 +290,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       );
     }
     await this.#settler.settle(this, "progress", 0, settings);
-    this.touchedAt = this.#settler.clock.now();
+    this.touchedTick = this.#settler.ticks;
   }
 
   async #settle(

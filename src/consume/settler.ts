@@ -7,7 +7,7 @@ import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan } from "../telemetry/spans.js";
 import type { EventImpl } from "./event.js";
-import type { SettleSettings } from "./settle-options.js";
+import { type SettleSettings, settleDefaults } from "./settle-options.js";
 
 /** How one subscription's settlements are made. */
 export interface SettlerSettings {
@@ -41,6 +41,8 @@ const OPERATION: Readonly<Record<SettleKind, SettleOperation>> = {
 export class Settler {
   readonly clock: Clock;
   readonly retry: Retry | undefined;
+  /** How an ack or ping without options is sent. */
+  readonly defaults: SettleSettings;
   readonly #rt: Runtime;
   readonly #settings: SettlerSettings;
   /** What waits in the subscription's buffer (pinged by auto-ping too). */
@@ -48,6 +50,8 @@ export class Settler {
   /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
   readonly #inFlight = new Map<number, EventImpl>();
   #ticker: Ticker | undefined;
+  /** How many times the timer ticked: events remember the tick they were last touched in. */
+  #ticks = 0;
   #drained: (() => void) | undefined;
   #metricConnection: Attributes | undefined;
   #metricAttributes: Attributes = {};
@@ -57,6 +61,11 @@ export class Settler {
     this.#rt = rt;
     this.clock = rt.clock;
     this.retry = settings.retry;
+    this.defaults = Object.freeze({
+      retry: settings.retry,
+      timeoutMs: settleDefaults.timeoutMs as number,
+      signal: undefined,
+    });
     this.#settings = settings;
     this.#buffered = buffered;
   }
@@ -66,10 +75,19 @@ export class Settler {
     return this.#inFlight.size;
   }
 
-  /** Starts the one timer of the subscription: auto-ping, or letting go of events the engine redelivers by now. */
+  /** The current tick, for an event just handed out or pinged. */
+  get ticks(): number {
+    return this.#ticks;
+  }
+
+  /**
+   * Starts the one timer of the subscription, ticking four times per
+   * processing timeout: auto-ping, or letting go of events the engine
+   * redelivers by now.
+   */
   start(): void {
     const tick = Math.max(10, Math.floor(this.#settings.processingTimeoutMs / 4));
-    this.#ticker = every(this.clock, tick, () => this.#tick(tick));
+    this.#ticker = every(this.clock, tick, () => this.#tick());
   }
 
   /** Stops the timer. */
@@ -229,8 +247,8 @@ export class Settler {
    * waits in the buffer, whose processing timeout runs from delivery too),
    * or, without auto-ping, lets go of those the engine redelivers by now.
    */
-  #tick(tick: number): void {
-    const now = this.clock.now();
+  #tick(): void {
+    const now = ++this.#ticks;
     if (this.#settings.autoPing) {
       for (const delivery of this.#buffered()) {
         try {
@@ -241,9 +259,10 @@ export class Settler {
       }
     }
     for (const event of this.#inFlight.values()) {
+      // Touched a whole tick ago at least (between one and two ticks: a quarter to half a processing timeout).
       if (this.#settings.autoPing) {
-        if (now - event.touchedAt >= tick) this.#autoPing(event, now);
-      } else if (now - event.touchedAt > this.#settings.processingTimeoutMs) {
+        if (now - event.touchedTick >= 2) this.#autoPing(event, now);
+      } else if (now - event.touchedTick > 4) {
         // The engine redelivers it by now; this delivery's processing is over.
         event.endProcessing();
       }
@@ -251,8 +270,8 @@ export class Settler {
   }
 
   /** A fire-and-forget progress ping; never throws. */
-  #autoPing(event: EventImpl, now: number): void {
-    event.touchedAt = now;
+  #autoPing(event: EventImpl, tick: number): void {
+    event.touchedTick = tick;
     const span = this.#startSpan(event, "progress");
     try {
       event.delivery.send("progress");

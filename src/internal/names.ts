@@ -20,6 +20,21 @@ export function isValidName(name: unknown): name is string {
  */
 export function isValidSubject(subject: unknown, allowWildcards: boolean): subject is string {
   if (typeof subject !== "string" || subject.length === 0) return false;
+  // Services publish to a handful of subjects over and over: remember the good ones.
+  if (validSubjects.has(subject)) return true;
+  if (!checkSubject(subject, allowWildcards)) return false;
+  if (!allowWildcards) {
+    if (validSubjects.size >= MAX_REMEMBERED) validSubjects.clear();
+    validSubjects.add(subject);
+  }
+  return true;
+}
+
+/** Literal subjects found valid lately (a wildcard-free subject is valid either way). */
+const validSubjects = new Set<string>();
+const MAX_REMEMBERED = 1_024;
+
+function checkSubject(subject: string, allowWildcards: boolean): boolean {
   const tokens = subject.split(".");
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i] as string;

@@ -1,6 +1,7 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { type Attributes, context, type Span, SpanKind, trace } from "@opentelemetry/api";
 import { validationError } from "../errors.js";
+import type { Clock } from "../internal/clock.js";
 import { assertSchema, encode } from "../internal/codec.js";
 import { assertSubject, describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
@@ -111,14 +112,14 @@ export async function publish<Desc extends DescMessage>(
 ): Promise<PublishedEvent> {
   assertSubject("subject", subject, false);
   assertSchema("schema", schema);
-  const o = mergeOptions<PublishOptions>("options", options, publishDefaults);
+  const o = options === undefined ? publishDefaults : mergeOptions<PublishOptions>("options", options, publishDefaults);
   const key = o.idempotencyKey;
   if (key !== undefined && (typeof key !== "string" || key.length === 0 || /[\r\n]/.test(key))) {
     throw validationError("idempotencyKey", `${describe(key)} is not a non-empty single-line string`);
   }
   const expectedLastId = v.integer("expectedLastId", o.expectedLastId, 0);
   const expectedLastSubjectId = v.integer("expectedLastSubjectId", o.expectedLastSubjectId, 0);
-  const occurredAt = v.date("occurredAt", o.occurredAt) ?? new Date(rt.clock.now());
+  const occurredAt = v.date("occurredAt", o.occurredAt);
   const timeoutMs = v.durationMs("timeoutMs", o.timeoutMs, 1) as number;
   const retry = resolveRetry("retry", o.retry, undefined, PUBLISH_RETRY);
   const signal = v.signal("signal", o.signal);
@@ -134,7 +135,10 @@ export async function publish<Desc extends DescMessage>(
 
   const headers = userHeaders(o.headers);
   const userTraceParent = headers.some(([name]) => name.toLowerCase() === "traceparent");
-  headers.push([Headers.DataType, schema.typeName], [Headers.PublishedTime, formatTime(occurredAt)]);
+  headers.push(
+    [Headers.DataType, schema.typeName],
+    [Headers.PublishedTime, occurredAt === undefined ? now(rt.clock) : formatTime(occurredAt)],
+  );
 
   const t = rt.telemetry;
   const parent = context.active();
@@ -189,6 +193,16 @@ export async function publish<Desc extends DescMessage>(
     finish(t.publishAttributes(undefined, errorType(err)));
     throw err;
   }
+}
+
+/** The last formatted time: publishes within the same millisecond share it. */
+let lastTime = { ms: Number.NaN, text: "" };
+
+/** `WS-Published-Time` for now on `clock`, formatted once per millisecond. */
+function now(clock: Clock): string {
+  const ms = clock.now();
+  if (ms !== lastTime.ms) lastTime = { ms, text: formatTime(new Date(ms)) };
+  return lastTime.text;
 }
 
 /**

@@ -27,6 +27,8 @@ export interface SendOptions {
  */
 export function send(rt: Runtime, event: OutgoingEvent, options: SendOptions): Promise<Appended> {
   const { timeoutMs, signal } = options;
+  // The common case, one attempt that nobody can cancel: straight to the engine.
+  if (options.retry === undefined && signal === undefined) return rt.engine.append(event, { timeoutMs, signal });
   return raceAbort(
     withRetry(() => rt.engine.append(event, { timeoutMs, signal }), options.retry, {
       clock: rt.clock,

@@ -77,6 +77,9 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
   let connection: Attributes = {};
   let publishCache = new Map<string, Attributes>();
   let publishCacheFor: Attributes | undefined;
+  // Most clients publish to one stream: its attributes without a map lookup.
+  let lastStream: string | undefined;
+  let lastStreamAttributes: Attributes | undefined;
   return {
     traceProcessing: settings.traceProcessing,
     recordBodySize: settings.recordBodySize,
@@ -114,7 +117,10 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
       if (base !== publishCacheFor || publishCache.size > 1_000) {
         publishCacheFor = base;
         publishCache = new Map();
+        lastStream = undefined;
       }
+      if (error === undefined && stream === lastStream && lastStreamAttributes !== undefined)
+        return lastStreamAttributes;
       const key = `${stream ?? ""}\u0000${error ?? ""}`;
       let attrs = publishCache.get(key);
       if (attrs === undefined) {
@@ -123,6 +129,10 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
         if (error !== undefined) fresh[Attr.ErrorType] = error;
         attrs = Object.freeze(fresh);
         publishCache.set(key, attrs);
+      }
+      if (error === undefined) {
+        lastStream = stream;
+        lastStreamAttributes = attrs;
       }
       return attrs;
     },
