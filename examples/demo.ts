@@ -1,20 +1,27 @@
 /**
- * The windshift demo: typed events through a real JetStream stream, end to end.
+ * The windshift demo: typed events through a stream, end to end.
  *
- * Without `NATS_URL` it starts a throwaway nats-server (free port, temporary
- * store); with it, it uses that server. Either way it ensures the `orders`
- * stream and a durable consumer of its own, publishes a few typed events,
- * consumes and acks them, and cleans up after itself.
+ * Where it runs, said in its first line:
+ * - with `NATS_URL`, on that server;
+ * - without it, on a throwaway nats-server (free port, temporary store) when
+ *   the binary is installed;
+ * - otherwise (or with `--memory`), on the in-memory engine: the same API,
+ *   no server.
  *
- * Run it with `npm run demo`. Safe to run again and again against the same
- * server: each run uses its own order ids, idempotency keys and consumer.
+ * It ensures the `orders` stream and a durable consumer of its own, publishes
+ * a few typed events, consumes and acks them, and cleans up after itself.
+ *
+ * Run it with `npm run demo` (or `npm run demo -- --memory`). Safe to run
+ * again and again against the same server: each run uses its own order ids,
+ * idempotency keys and consumer.
  */
 import { randomBytes } from "node:crypto";
 import { createRegistry, isMessage } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { createEvents, ErrorCode, isWindshiftError } from "windshift";
-import { type NatsServer, startNatsServer } from "windshift/testing";
+import { createEvents, ErrorCode, type Events, isWindshiftError } from "windshift";
+import { createMemoryEvents, findNatsServer, type NatsServer, startNatsServer } from "windshift/testing";
 import { OrderCreatedSchema, OrderShippedSchema } from "../gen/windshift/demo/v1/orders_pb.js";
 
 const STREAM = "orders";
@@ -24,22 +31,74 @@ function step(text: string): void {
   console.log(`▸ ${text}`);
 }
 
+/** Where the demo runs: the client, what to say about it, and how to clean up. */
+interface Target {
+  readonly events: Events;
+  readonly where: string;
+  readonly steps: readonly string[];
+  close(): Promise<void>;
+}
+
+async function openTarget(): Promise<Target> {
+  const url = process.env.NATS_URL;
+  const forced = process.argv.includes("--memory");
+  let binary: string | undefined;
+  if (!forced && (url === undefined || url === "")) {
+    try {
+      binary = findNatsServer();
+    } catch {
+      // Not installed: the in-memory engine runs the same demo.
+    }
+  }
+  if (forced || ((url === undefined || url === "") && binary === undefined)) {
+    const events = createMemoryEvents();
+    return {
+      events,
+      where: forced
+        ? "on the in-memory engine (--memory)"
+        : "on the in-memory engine: no NATS_URL and no nats-server binary (apt-get install nats-server for JetStream)",
+      steps: [],
+      close: () => events.close(),
+    };
+  }
+  let server: NatsServer | undefined;
+  const steps: string[] = [];
+  if (url === undefined || url === "") {
+    server = await startNatsServer({ binary: binary as string });
+    steps.push(`started nats-server at ${server.url} (temporary store, stopped at the end)`);
+  }
+  const target = url === undefined || url === "" ? (server as NatsServer).url : url;
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ servers: target });
+  } catch (err) {
+    await server?.stop();
+    throw err;
+  }
+  steps.push(`connected to ${target} (nats-server ${nc.info?.version ?? "?"})`);
+  return {
+    events: createEvents(nc),
+    where: `on NATS JetStream at ${target}`,
+    steps,
+    async close() {
+      await nc.close();
+      step("connection closed");
+      if (server !== undefined) {
+        await server.stop();
+        step("nats-server stopped");
+      }
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const run = randomBytes(3).toString("hex");
-  console.log(`windshift demo (run ${run})`);
-
-  let server: NatsServer | undefined;
-  let url = process.env.NATS_URL;
-  if (url === undefined || url === "") {
-    server = await startNatsServer();
-    url = server.url;
-    step(`started nats-server at ${url} (temporary store, stopped at the end)`);
-  }
-  const nc = await connect({ servers: url });
-  step(`connected to ${url} (nats-server ${nc.info?.version ?? "?"})`);
+  const engine = await openTarget();
+  console.log(`windshift demo (run ${run}) ${engine.where}`);
+  for (const text of engine.steps) step(text);
 
   try {
-    const events = createEvents(nc);
+    const { events } = engine;
 
     const stream = await events.ensureStream(STREAM, { subjects: ["orders.>"], maxAgeMs: 7 * 24 * 3_600_000 });
     step(
@@ -152,12 +211,7 @@ async function main(): Promise<void> {
     }
     step(`received and acked all ${seen} events; subscription closed`);
   } finally {
-    await nc.close();
-    step("connection closed");
-    if (server !== undefined) {
-      await server.stop();
-      step("nats-server stopped");
-    }
+    await engine.close();
   }
 }
 
