@@ -11,7 +11,10 @@ export interface FromStart {
 export interface FromEnd {
   readonly end: true;
 }
-/** Start at the event with this id (stream sequence), inclusive. */
+/**
+ * Start at the event with this id (stream sequence), inclusive. An id beyond
+ * the stream's last one starts at the next event stored (JetStream's rule).
+ */
 export interface FromId {
   readonly id: number;
 }

@@ -6,13 +6,13 @@ import { prepareSubscription, release, type SubscriptionImpl } from "../consume/
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
 import { raceAbort, throwIfAborted } from "../internal/abort.js";
 import { AsyncQueue } from "../internal/async-queue.js";
-import { assertName, describe, isValidSubject } from "../internal/names.js";
+import { assertName, describe } from "../internal/names.js";
 import type { Runtime } from "../runtime.js";
-import { assertCaptured, describeError, sendDeadLetter } from "./dead-letter.js";
-import { type DeadLetterReason, decideFailure, type FailureKind } from "./failure-policy.js";
-import { type FallbackHandler, PermanentError, type Router, type RouteTable, routeTableOf } from "./handlers.js";
+import { assertCaptured } from "./dead-letter.js";
+import { type FallbackHandler, type Router, type RouteTable, routeTableOf } from "./handlers.js";
 import { KeyQueue } from "./key-queue.js";
 import { type ProcessOptions, type ProcessSettings, resolveProcessOptions } from "./options.js";
+import { Outcomes, UnknownType } from "./outcomes.js";
 
 /** What a processor has done so far. */
 export interface ProcessorStats {
@@ -110,16 +110,6 @@ export async function startProcessor(
   return processor;
 }
 
-/** A handler's failure that a router raises for an event of a type it has no route for. */
-class UnknownType extends Error {
-  override name = "UnknownType";
-  readonly kind: FailureKind;
-  constructor(type: string, retried: boolean) {
-    super(type === "" ? "the event has no WS-Data-Type header" : `no handler for type "${type}"`);
-    this.kind = retried ? "unknown-type-retried" : "unknown-type";
-  }
-}
-
 class ProcessorImpl implements Processor {
   readonly stream: string;
   readonly consumer: string;
@@ -129,7 +119,7 @@ class ProcessorImpl implements Processor {
   readonly #routes: RouteTable | undefined;
   readonly #fallback: FallbackHandler | undefined;
   readonly #settings: ProcessSettings;
-  readonly #maxAttempts: number;
+  readonly #outcomes: Outcomes;
   readonly #keys = new KeyQueue<EventImpl>();
   /** Wakes the take loop when a handler finishes. */
   readonly #room = new AsyncQueue<void>({ maxSize: 1 });
@@ -143,12 +133,6 @@ class ProcessorImpl implements Processor {
   readonly #done = new Set<Promise<void>>();
   /** Aborted when closing stops waiting for running handlers. */
   readonly #abandoned = new AbortController();
-  #acked = 0;
-  #settledByHandler = 0;
-  #failed = 0;
-  #retried = 0;
-  #deadLettered = 0;
-  #rejected = 0;
   readonly #onAbort = (): void => {
     void this.close();
   };
@@ -176,23 +160,20 @@ class ProcessorImpl implements Processor {
         maxDeliveryAttempts: sub.maxDeliver,
       });
     }
-    this.#maxAttempts = Math.min(wanted, sub.maxDeliver);
+    this.#outcomes = new Outcomes(rt, {
+      stream: this.stream,
+      consumer: this.consumer,
+      maxAttempts: Math.min(wanted, sub.maxDeliver),
+      backoff: settings.backoff,
+      deadLetter: settings.deadLetter,
+    });
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
     });
   }
 
   get stats(): ProcessorStats {
-    return {
-      running: this.#running,
-      waiting: this.#keys.waiting,
-      acked: this.#acked,
-      settledByHandler: this.#settledByHandler,
-      failed: this.#failed,
-      retried: this.#retried,
-      deadLettered: this.#deadLettered,
-      rejected: this.#rejected,
-    };
+    return { running: this.#running, waiting: this.#keys.waiting, ...this.#outcomes.counts() };
   }
 
   status(): AsyncIterableIterator<SubscriptionStatus> {
@@ -285,34 +266,7 @@ class ProcessorImpl implements Processor {
         error = err;
       }
     }
-    try {
-      if (event.outcome === "release") return;
-      if (event.settled) {
-        this.#settledByHandler++;
-        if (failed) this.#failed++;
-        return;
-      }
-      if (!failed) {
-        await event.ack();
-        this.#acked++;
-        return;
-      }
-      this.#failed++;
-      event.recordFailure(error);
-      await this.#settleFailure(event, error);
-    } catch (err) {
-      if (isWindshiftError(err, ErrorCode.AlreadySettled)) {
-        // The handler settled it without waiting for the result, or close gave it back.
-        if (!this.#closing) this.#settledByHandler++;
-        return;
-      }
-      this.#rt.logger.warn("settling a processed event failed; the engine will redeliver it", {
-        stream: this.stream,
-        consumer: this.consumer,
-        id: event.id,
-        error: String(err),
-      });
-    }
+    await this.#outcomes.settle(event, failed ? { error } : undefined, () => this.#closing);
   }
 
   #chain(event: EventImpl, index: number): Promise<void> {
@@ -340,88 +294,6 @@ class ProcessorImpl implements Processor {
       return;
     }
     throw new UnknownType(event.type, unknown === "nak");
-  }
-
-  /** A failed event: retried after the backoff delay, or given up on. */
-  async #settleFailure(event: EventImpl, error: unknown): Promise<void> {
-    const kind: FailureKind =
-      error instanceof UnknownType
-        ? error.kind
-        : error instanceof PermanentError
-          ? "permanent"
-          : event.isDataError(error)
-            ? "invalid-data"
-            : "error";
-    const decision = decideFailure({
-      kind,
-      attempt: event.deliveryAttempt,
-      maxAttempts: this.#maxAttempts,
-      delayMs: () => this.#delayFor(event, error),
-    });
-    if (decision.action === "give-up") {
-      await this.#giveUp(event, decision.reason, error);
-      return;
-    }
-    const { delayMs } = decision;
-    await event.reject(delayMs > 0 ? { delayMs } : undefined);
-    this.#retried++;
-    this.#rt.logger.debug("handler failed; event given back", {
-      stream: this.stream,
-      id: event.id,
-      attempt: event.deliveryAttempt,
-      delayMs,
-      error: describeError(error),
-    });
-  }
-
-  #delayFor(event: EventImpl, error: unknown): number {
-    try {
-      return this.#settings.backoff(event, error);
-    } catch (err) {
-      this.#rt.logger.error("the backoff decider failed; retrying after 1 s", { id: event.id, error: String(err) });
-      return 1_000;
-    }
-  }
-
-  /** Dead-letters (when configured) and terminates an event. */
-  async #giveUp(event: EventImpl, reason: DeadLetterReason, error: unknown): Promise<void> {
-    const facts = {
-      stream: this.stream,
-      consumer: this.consumer,
-      id: event.id,
-      subject: event.subject,
-      attempt: event.deliveryAttempt,
-      reason,
-      error: describeError(error),
-    };
-    const chooseSubject = this.#settings.deadLetter;
-    if (chooseSubject === undefined) {
-      await event.reject({ permanent: true });
-      this.#rejected++;
-      this.#rt.logger.error("event rejected permanently (no dead-letter subject configured)", facts);
-      return;
-    }
-    try {
-      const subject = chooseSubject(event);
-      if (!isValidSubject(subject, false)) {
-        throw validationError("deadLetter.subject", `returned ${describe(subject)}, not a subject`);
-      }
-      await sendDeadLetter(this.#rt, subject, event, reason, error);
-    } catch (err) {
-      // Not dead-lettered: keep the event and try again on its next delivery.
-      const delayMs = Math.max(0, this.#delayFor(event, error));
-      this.#rt.logger.error("dead-lettering failed; the event is given back", {
-        ...facts,
-        deadLetterError: String(err),
-        delayMs,
-      });
-      await event.reject(delayMs > 0 ? { delayMs } : undefined);
-      this.#retried++;
-      return;
-    }
-    await event.reject({ permanent: true });
-    this.#deadLettered++;
-    this.#rt.logger.warn("event dead-lettered", facts);
   }
 
   close(): Promise<void> {

@@ -63,7 +63,8 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
     const from = config.from;
     if (from.kind === "start") this.#nextId = stream.firstId();
     else if (from.kind === "end") this.#nextId = stream.lastId + 1;
-    else if (from.kind === "id") this.#nextId = from.id;
+    // As nats-server does, a start beyond the stream's end is the next event stored.
+    else if (from.kind === "id") this.#nextId = Math.min(from.id, stream.lastId + 1);
     else this.#nextId = stream.firstIdAtOrAfter(from.time.getTime());
     stream.listen(this);
   }

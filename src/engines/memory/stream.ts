@@ -189,13 +189,18 @@ export class MemoryStream {
     const bytes = recordBytes(subject, payload, headers);
     if (config.discardPolicy === "new") {
       const perSubject = config.maxEventsPerSubject;
-      if (config.discardNewPerSubject && perSubject !== undefined && this.#index.count(subject) >= perSubject) {
+      const atSubjectLimit = perSubject !== undefined && this.#index.count(subject) >= perSubject;
+      if (config.discardNewPerSubject && atSubjectLimit) {
         throw refused(`publish to "${subject}": maximum messages per subject exceeded`, details);
       }
-      if (config.maxEvents !== undefined && this.#log.count >= config.maxEvents) {
+      // An event that replaces the oldest of its subject (at the per-subject
+      // limit) does not grow the stream: nats-server lets it in however full
+      // the stream is, counting the bytes it frees.
+      const replaced = atSubjectLimit ? this.#log.get(this.#index.first(subject)) : undefined;
+      if (config.maxEvents !== undefined && replaced === undefined && this.#log.count >= config.maxEvents) {
         throw refused(`publish to "${subject}": maximum messages exceeded`, details);
       }
-      if (config.maxBytes !== undefined && this.#log.bytes + bytes > config.maxBytes) {
+      if (config.maxBytes !== undefined && this.#log.bytes - (replaced?.bytes ?? 0) + bytes > config.maxBytes) {
         throw refused(`publish to "${subject}": maximum bytes exceeded`, details);
       }
     }
