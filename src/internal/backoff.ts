@@ -1,6 +1,7 @@
 import { validationError } from "../errors.js";
 import { describe } from "./names.js";
-import { durationMs, optionsObject } from "./validate.js";
+import { type Defaults, mergeOptions } from "./options.js";
+import { durationMs } from "./validate.js";
 
 /**
  * Delays that grow with each attempt: `initialDelayMs * multiplier ** (n - 1)`
@@ -23,7 +24,13 @@ export interface BackoffOptions {
 /** A validated {@link BackoffOptions}, every field set. */
 export type Backoff = Required<BackoffOptions>;
 
-const BACKOFF_KEYS = ["initialDelayMs", "maxDelayMs", "multiplier", "jitter"] as const;
+/** The options' names, from a constant the compiler holds to the interface. */
+const backoffKeys: Defaults<BackoffOptions> = Object.freeze({
+  initialDelayMs: undefined,
+  maxDelayMs: undefined,
+  multiplier: undefined,
+  jitter: undefined,
+});
 
 /** The n-th delay (n from 1) of `backoff`, with `random` in [0, 1). */
 export function backoffDelay(backoff: Backoff, n: number, random: number): number {
@@ -55,10 +62,5 @@ export function readBackoff(field: string, value: Record<string, unknown>, defau
 
 /** Validates a plain {@link BackoffOptions} object (no other keys) over `defaults`. */
 export function resolveBackoffOptions(field: string, value: unknown, defaults: Backoff): Backoff {
-  const o = optionsObject(field, value);
-  for (const key of Object.keys(o)) {
-    if (!(BACKOFF_KEYS as readonly string[]).includes(key))
-      throw validationError(`${field}.${key}`, "is not a known option");
-  }
-  return Object.freeze(readBackoff(field, o, defaults));
+  return Object.freeze(readBackoff(field, mergeOptions<BackoffOptions>(field, value, backoffKeys), defaults));
 }

@@ -3,7 +3,8 @@ import { abortError } from "./abort.js";
 import { type BackoffOptions, backoffDelay, readBackoff } from "./backoff.js";
 import { type Clock, sleep } from "./clock.js";
 import { describe } from "./names.js";
-import { durationMs, optionsObject } from "./validate.js";
+import { type Defaults, mergeOptions } from "./options.js";
+import { durationMs } from "./validate.js";
 
 /**
  * How a failed call is retried: delays per {@link BackoffOptions}, until
@@ -47,7 +48,15 @@ export const PUBLISH_RETRY: Retry = Object.freeze({
   maxElapsedMs: 20_000,
 });
 
-const KEYS = new Set(["initialDelayMs", "maxDelayMs", "multiplier", "jitter", "maxAttempts", "maxElapsedMs"]);
+/** The options' names, from a constant the compiler holds to the interface. */
+const retryKeys: Defaults<RetryOptions> = Object.freeze({
+  initialDelayMs: undefined,
+  maxDelayMs: undefined,
+  multiplier: undefined,
+  jitter: undefined,
+  maxAttempts: undefined,
+  maxElapsedMs: undefined,
+});
 
 /**
  * Reads a `retry` option: `false` turns retrying off (`undefined`); `true`
@@ -63,10 +72,7 @@ export function resolveRetry(
   if (value === false) return undefined;
   if (value === undefined) return current;
   if (value === true) return current ?? whenTrue;
-  const o = optionsObject(field, value);
-  for (const key of Object.keys(o)) {
-    if (!KEYS.has(key)) throw validationError(`${field}.${key}`, "is not a retry option");
-  }
+  const o = mergeOptions<RetryOptions>(field, value, retryKeys);
   const base = current ?? whenTrue;
   const maxAttempts = o.maxAttempts ?? base.maxAttempts;
   if (

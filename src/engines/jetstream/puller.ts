@@ -107,12 +107,20 @@ export class Puller implements Feed {
 
   /**
    * Stops pulling: sends queued acks, unsubscribes the inbox, clears every
-   * timer, and resolves once the server has seen the unsubscribe (or after
-   * a second), so that events released afterwards are not handed to this
-   * dead pull.
+   * timer, and resolves once the server has dropped this feed's pull request
+   * (or after a second or two), so that events released afterwards are not
+   * handed to the dead inbox.
+   *
+   * Seeing the unsubscribe is not enough: nats-server 2.9.10 keeps an
+   * unsubscribed pull request until it next checks its waiting requests for
+   * interest, and sends the first event that comes due to it, where it is
+   * lost until its processing timeout (and the consumer rewinds by one, so a
+   * later event comes twice; measured). A consumer info request makes it
+   * check.
    */
   async stop(): Promise<void> {
-    if (!this.#stopped) {
+    const first = !this.#stopped;
+    if (first) {
       this.#stopped = true;
       this.#context.settlements.flush();
       this.#sub?.unsubscribe();
@@ -121,6 +129,12 @@ export class Puller implements Feed {
       if (this.#retry !== undefined) clearTimeout(this.#retry);
     }
     await flushWithin(this.#nc, FLUSH_MS);
+    if (first && this.#outstanding > 0) {
+      await within(
+        this.#context.exists().catch(() => false),
+        FLUSH_MS,
+      );
+    }
   }
 
   async flush(): Promise<void> {
@@ -249,9 +263,17 @@ export class Puller implements Feed {
 /** Waits until the server has seen everything sent so far, or `ms` passed. */
 async function flushWithin(nc: NatsConnection, ms: number): Promise<void> {
   if (nc.isClosed()) return;
+  await within(
+    nc.flush().catch(() => {}),
+    ms,
+  );
+}
+
+/** Waits for `work`, or `ms` at most. */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    nc.flush().catch(() => {}),
+    work,
     new Promise<void>((resolve) => {
       timer = setTimeout(resolve, ms);
     }),
