@@ -42,10 +42,15 @@ export function parsePosition(field: string, value: unknown, allowEnd: boolean):
   if (keys.length === 1) {
     if (v.start === true) return { kind: "start" };
     if (allowEnd && v.end === true) return { kind: "end" };
-    if ("id" in v) return { kind: "id", id: integer(`${field}.id`, v.id, 1) as number };
-    if ("time" in v) return { kind: "time", time: date(`${field}.time`, v.time) as Date };
+    if ("id" in v) return { kind: "id", id: required(`${field}.id`, integer(`${field}.id`, v.id, 1)) };
+    if ("time" in v) return { kind: "time", time: required(`${field}.time`, date(`${field}.time`, v.time)) };
   }
   throw validationError(field, `expected exactly one of ${choices}`);
+}
+
+function required<T>(field: string, value: T | undefined): T {
+  if (value === undefined) throw validationError(field, "is required");
+  return value;
 }
 
 /** A position in the public form of {@link ConsumerStart}. */

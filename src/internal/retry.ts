@@ -110,7 +110,14 @@ export async function withRetry<T>(
 ): Promise<T> {
   const { clock, signal } = control;
   if (signal?.aborted) throw abortError(signal);
-  if (retry === undefined) return work(1);
+  if (retry === undefined) {
+    try {
+      return await work(1);
+    } catch (err) {
+      if (signal?.aborted) throw abortError(signal);
+      throw err;
+    }
+  }
   const started = clock.now();
   for (let attempt = 1; ; attempt++) {
     try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatTime, parseTime } from "../src/wire.js";
+import { formatTime, parseTime } from "../../src/wire.js";
 
 // The time format is the one piece of the wire format that is pure parsing, so
 // it is tested on its own; everything else crosses a real server.

@@ -23,10 +23,22 @@ export function parseDelivery(reply: string): DeliveryInfo | undefined {
   const o = tokens === 9 ? 2 : tokens >= 11 ? 4 : -1;
   if (o < 0) return undefined;
   const token = (n: number): string => reply.slice((dots[n - 1] as number) + 1, dots[n] ?? reply.length);
-  const deliveryCount = Number(token(o + 2));
-  const streamSequence = Number(token(o + 3));
-  if (!Number.isSafeInteger(deliveryCount) || !Number.isSafeInteger(streamSequence)) return undefined;
+  const deliveryCount = count(token(o + 2));
+  const streamSequence = count(token(o + 3));
+  if (deliveryCount === undefined || streamSequence === undefined) return undefined;
   return { stream: token(o), consumer: token(o + 1), deliveryCount, streamSequence };
+}
+
+/** A reply-subject token as a count: digits only (no sign, hex or blank), a safe integer. */
+function count(token: string): number | undefined {
+  if (token.length === 0 || token.length > 15) return undefined;
+  let n = 0;
+  for (let i = 0; i < token.length; i++) {
+    const digit = token.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return undefined;
+    n = n * 10 + digit;
+  }
+  return n;
 }
 
 const encoder = new TextEncoder();

@@ -67,6 +67,12 @@ export function toWindshiftError(err: unknown, what: string): WindshiftError {
   if (isTimeout(err)) return new WindshiftError(ErrorCode.Timeout, `${what}: timed out`, { cause: err });
   if (isClosed(err)) return new WindshiftError(ErrorCode.Closed, `${what}: the connection is closed`, { cause: err });
   const code = jsErrorCode(err);
+  if (code === JsErrorCode.WrongLastSequence) {
+    return new WindshiftError(ErrorCode.WrongSequence, `${what}: ${message}`, {
+      cause: err,
+      details: { jsErrorCode: code },
+    });
+  }
   if (isConsumerNotFound(err) || code === JsErrorCode.NoMessageFound) {
     return new WindshiftError(ErrorCode.NotFound, `${what}: ${message}`, {
       cause: err,

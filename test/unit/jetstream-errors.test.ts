@@ -1,0 +1,186 @@
+import { describe, expect, it } from "vitest";
+import {
+  apiError,
+  isClosed,
+  isConsumerNotFound,
+  isNoResponders,
+  isStreamNotFound,
+  isTimeout,
+  jsErrorCode,
+  toWindshiftError,
+} from "../../src/engines/jetstream/errors.js";
+import { type ErrorCode, WindshiftError } from "../../src/errors.js";
+import { windshiftError } from "./expect-error.js";
+
+/** An error shaped like one of nats.js's: matched by name, with an optional API `code`. */
+function natsError(name: string, message = `${name} happened`, extra: { code?: number; cause?: unknown } = {}): Error {
+  const err = new Error(message, extra.cause === undefined ? undefined : { cause: extra.cause });
+  err.name = name;
+  if (extra.code !== undefined) Object.assign(err, { code: extra.code });
+  return err;
+}
+
+describe("toWindshiftError", () => {
+  it("passes a WindshiftError through unchanged", () => {
+    const err = new WindshiftError("ABORTED", "stop");
+    expect(toWindshiftError(err, "publish")).toBe(err);
+  });
+
+  it.each<[string, unknown, ErrorCode, string, Record<string, unknown>]>([
+    ["a timeout", natsError("TimeoutError"), "TIMEOUT", "publish: timed out", {}],
+    ["a closed connection", natsError("ClosedConnectionError"), "CLOSED", "publish: the connection is closed", {}],
+    ["a draining connection", natsError("DrainingConnectionError"), "CLOSED", "publish: the connection is closed", {}],
+    [
+      "a missing stream",
+      natsError("StreamNotFoundError", "stream not found", { code: 10059 }),
+      "NOT_FOUND",
+      "publish: stream not found",
+      { jsErrorCode: 10059 },
+    ],
+    [
+      "a missing consumer",
+      natsError("ConsumerNotFoundError", "consumer not found", { code: 10014 }),
+      "NOT_FOUND",
+      "publish: consumer not found",
+      { jsErrorCode: 10014 },
+    ],
+    [
+      "an API error for a missing stream",
+      natsError("JetStreamApiError", "stream not found", { code: 10059 }),
+      "NOT_FOUND",
+      "publish: stream not found",
+      { jsErrorCode: 10059 },
+    ],
+    [
+      "an API error for a missing consumer",
+      natsError("JetStreamApiError", "consumer not found", { code: 10014 }),
+      "NOT_FOUND",
+      "publish: consumer not found",
+      { jsErrorCode: 10014 },
+    ],
+    [
+      "an API error for a missing message",
+      natsError("JetStreamApiError", "no message found", { code: 10037 }),
+      "NOT_FOUND",
+      "publish: no message found",
+      { jsErrorCode: 10037 },
+    ],
+    [
+      "another API error",
+      natsError("JetStreamApiError", "insufficient resources", { code: 10023 }),
+      "SERVER",
+      "publish: insufficient resources",
+      { jsErrorCode: 10023 },
+    ],
+    ["no responders", natsError("NoResponders"), "SERVER", "publish: JetStream did not answer (is it enabled?)", {}],
+    [
+      "JetStream not enabled",
+      natsError("JetStreamNotEnabled"),
+      "SERVER",
+      "publish: JetStream did not answer (is it enabled?)",
+      {},
+    ],
+    [
+      "a request error caused by no responders",
+      natsError("RequestError", "request failed", { cause: natsError("NoResponders") }),
+      "SERVER",
+      "publish: JetStream did not answer (is it enabled?)",
+      {},
+    ],
+    ["a request error for another reason", natsError("RequestError", "bad"), "SERVER", "publish: bad", {}],
+    [
+      "a plain error with a numeric code (not an API error)",
+      Object.assign(new Error("odd"), { code: 10059 }),
+      "SERVER",
+      "publish: odd",
+      {},
+    ],
+    ["a string", "kaput", "SERVER", "publish: kaput", {}],
+  ])("maps %s", (_, err, code, message, details) => {
+    const mapped = toWindshiftError(err, "publish");
+    expect(mapped).toEqual(windshiftError(code, { message }));
+    expect(mapped.details).toEqual(expect.objectContaining(details));
+    expect(mapped.cause).toBe(err);
+  });
+});
+
+describe("apiError", () => {
+  it.each<[string, { code?: number; err_code?: number; description?: string }, ErrorCode, string, object]>([
+    [
+      "a wrong last sequence",
+      { code: 400, err_code: 10071, description: "wrong last sequence: 3" },
+      "WRONG_SEQUENCE",
+      "publish: wrong last sequence: 3",
+      { jsErrorCode: 10071 },
+    ],
+    [
+      "a missing stream",
+      { err_code: 10059, description: "stream not found" },
+      "NOT_FOUND",
+      "publish: stream not found",
+      { jsErrorCode: 10059 },
+    ],
+    [
+      "a missing consumer",
+      { err_code: 10014, description: "consumer not found" },
+      "NOT_FOUND",
+      "publish: consumer not found",
+      { jsErrorCode: 10014 },
+    ],
+    [
+      "a missing message",
+      { err_code: 10037, description: "no message found" },
+      "NOT_FOUND",
+      "publish: no message found",
+      { jsErrorCode: 10037 },
+    ],
+    [
+      "another error",
+      { code: 503, err_code: 10008, description: "unavailable" },
+      "SERVER",
+      "publish: unavailable",
+      { jsErrorCode: 10008 },
+    ],
+    ["an error without err_code", { code: 500, description: "oops" }, "SERVER", "publish: oops", {}],
+    [
+      "an error without description",
+      { err_code: 10071 },
+      "WRONG_SEQUENCE",
+      "publish: unknown error",
+      { jsErrorCode: 10071 },
+    ],
+  ])("maps %s", (_, error, code, message, details) => {
+    const mapped = apiError("publish", error);
+    expect(mapped).toEqual(windshiftError(code, { message }));
+    expect(mapped.details).toEqual(details);
+  });
+});
+
+describe("the nats.js error guards", () => {
+  it("recognise errors by name, not class", () => {
+    expect(isTimeout(natsError("TimeoutError"))).toBe(true);
+    expect(isTimeout({ name: "TimeoutError" })).toBe(false);
+    expect(isClosed(natsError("ClosedConnectionError"))).toBe(true);
+    expect(isClosed(natsError("TimeoutError"))).toBe(false);
+    expect(isNoResponders(natsError("NoResponders"))).toBe(true);
+    expect(isNoResponders(natsError("RequestError", "x", { cause: natsError("TimeoutError") }))).toBe(false);
+  });
+
+  it("read the API error code of API errors only", () => {
+    expect(jsErrorCode(natsError("JetStreamApiError", "x", { code: 10071 }))).toBe(10071);
+    expect(jsErrorCode(natsError("StreamNotFoundError", "x", { code: 10059 }))).toBe(10059);
+    expect(jsErrorCode(natsError("JetStreamApiError"))).toBeUndefined();
+    expect(jsErrorCode(natsError("TimeoutError", "x", { code: 10059 }))).toBeUndefined();
+    expect(jsErrorCode("JetStreamApiError")).toBeUndefined();
+  });
+
+  it("count a missing stream as a missing consumer, not the other way round", () => {
+    const noStream = natsError("JetStreamApiError", "x", { code: 10059 });
+    const noConsumer = natsError("JetStreamApiError", "x", { code: 10014 });
+    expect(isStreamNotFound(noStream)).toBe(true);
+    expect(isConsumerNotFound(noStream)).toBe(true);
+    expect(isStreamNotFound(noConsumer)).toBe(false);
+    expect(isConsumerNotFound(noConsumer)).toBe(true);
+    expect(isConsumerNotFound(natsError("JetStreamApiError", "x", { code: 10037 }))).toBe(false);
+  });
+});
