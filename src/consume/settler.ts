@@ -1,7 +1,7 @@
 import { type Attributes, type Span, SpanKind } from "@opentelemetry/api";
 import type { Delivery, SettleKind } from "../engines/engine.js";
 import { ErrorCode, WindshiftError } from "../errors.js";
-import { type Clock, every, type Ticker } from "../internal/clock.js";
+import { type Clock, every, type Ticker, waitAtMost } from "../internal/clock.js";
 import { type Retry, withRetry } from "../internal/retry.js";
 import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
@@ -121,15 +121,19 @@ export class Settler {
     return oldest;
   }
 
-  /** Waits until every handed-out event is settled, or `timeoutMs` passed (real time: it waits for your code). */
+  /**
+   * Waits until every handed-out event is settled, or `timeoutMs` passed.
+   * Real time, also on a test clock: it waits for the user's code, and a
+   * close that waited on a test clock nobody advances would never end.
+   */
   async waitForSettled(timeoutMs: number): Promise<void> {
     if (this.#inFlight.size === 0) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((resolve) => {
-      this.#drained = resolve;
-      timer = setTimeout(resolve, timeoutMs);
-    });
-    clearTimeout(timer);
+    await waitAtMost(
+      new Promise<void>((resolve) => {
+        this.#drained = resolve;
+      }),
+      timeoutMs,
+    );
     this.#drained = undefined;
   }
 

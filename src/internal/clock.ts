@@ -29,16 +29,32 @@ export interface Clock {
   clearTimeout(handle: TimerHandle): void;
 }
 
-/** The real clock: `Date.now()` and unref'd Node timers. */
+/** The longest delay Node's `setTimeout` takes; a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A real timer, re-armed in steps when its delay is longer than Node allows. */
+interface RealTimer {
+  timer: ReturnType<typeof setTimeout>;
+}
+
+function arm(handle: RealTimer, callback: () => void, ms: number): void {
+  const step = Math.min(ms, MAX_TIMER_MS);
+  const timer = setTimeout(() => (ms > step ? arm(handle, callback, ms - step) : callback()), step);
+  timer.unref?.();
+  handle.timer = timer;
+}
+
+/** The real clock: `Date.now()` and unref'd Node timers (of any length). */
 export const realClock: Clock = Object.freeze({
   now: () => Date.now(),
   setTimeout(callback: () => void, ms: number): TimerHandle {
-    const timer = setTimeout(callback, ms);
-    timer.unref?.();
-    return timer;
+    const handle = {} as RealTimer;
+    arm(handle, callback, Number.isFinite(ms) && ms > 0 ? ms : 0);
+    return handle;
   },
   clearTimeout(handle: TimerHandle): void {
-    clearTimeout(handle as Parameters<typeof clearTimeout>[0]);
+    const timer = (handle as Partial<RealTimer> | undefined)?.timer;
+    if (timer !== undefined) clearTimeout(timer);
   },
 });
 
@@ -79,4 +95,19 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     }, ms);
     signal?.addEventListener("abort", abort, { once: true });
   });
+}
+
+/**
+ * Waits for `work`, or `ms` on `clock` at most, whichever comes first;
+ * `work`'s failure counts as done. Leaves no timer behind.
+ */
+export async function waitAtMost(work: Promise<unknown>, ms: number, clock: Clock = realClock): Promise<void> {
+  let handle: TimerHandle;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      handle = clock.setTimeout(resolve, ms);
+    }),
+  ]);
+  clock.clearTimeout(handle);
 }

@@ -6,6 +6,7 @@ import { prepareSubscription, release, type SubscriptionImpl } from "../consume/
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
 import { raceAbort, throwIfAborted } from "../internal/abort.js";
 import { AsyncQueue } from "../internal/async-queue.js";
+import { waitAtMost } from "../internal/clock.js";
 import { assertName, describe } from "../internal/names.js";
 import type { Runtime } from "../runtime.js";
 import { assertCaptured } from "./dead-letter.js";
@@ -313,7 +314,8 @@ class ProcessorImpl implements Processor {
       await this.#loop;
       const failure = this.#failure;
       if (failure !== undefined) {
-        // The subscription ended by itself and did not wait: let running handlers finish.
+        // The subscription ended by itself and did not wait: let running handlers
+        // finish, in real time (it waits for the user's code, whatever the clock).
         await waitAtMost(Promise.all(this.#done), this.#settings.closeTimeoutMs);
       }
       this.#abandon();
@@ -346,16 +348,4 @@ class ProcessorImpl implements Processor {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-/** Waits for `work`, or `ms` of real time (it waits for the user's handlers). */
-async function waitAtMost(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    work,
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
 }

@@ -97,7 +97,8 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
     ),
     processDuration: histogram("messaging.process.duration", "Duration of processing operation."),
     tracing() {
-      return spans !== "off" || performance.now() - checkedAt >= RECHECK_MS;
+      // On the engine's clock, so that a test clock decides when to look again too.
+      return spans !== "off" || engine.clock.now() - checkedAt >= RECHECK_MS;
     },
     startSpan(name, options, parent) {
       const span = tracer.startSpan(name, options, parent);
@@ -108,7 +109,7 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
         const own = span.spanContext();
         const inherited = !isSpanContextValid(own) || own.spanId === trace.getSpanContext(parent)?.spanId;
         spans = span.isRecording() || !inherited ? "on" : "off";
-        checkedAt = performance.now();
+        checkedAt = engine.clock.now();
       }
       return span;
     },

@@ -121,6 +121,9 @@ export function createMemoryEvents(options?: MemoryEventsOptions): Events {
     if (o.clock !== undefined && o.clock !== o.store.clock) {
       throw validationError("clock", "differs from the store's clock; give the clock to createMemoryStore()");
     }
+    if (options?.maxPayloadBytes !== undefined) {
+      throw validationError("maxPayloadBytes", "is the store's: give it to createMemoryStore()");
+    }
     store = o.store;
   } else {
     store = new MemoryStoreImpl(

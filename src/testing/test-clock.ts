@@ -7,6 +7,7 @@
 
 import { validationError } from "../errors.js";
 import type { Clock, TimerHandle } from "../internal/clock.js";
+import { type Defaults, mergeOptions } from "../internal/options.js";
 
 /** Options of {@link createTestClock}. */
 export interface TestClockOptions {
@@ -40,6 +41,12 @@ export interface TestClock extends Clock {
    */
   advance(ms: number): Promise<void>;
 }
+
+/** The defaults of {@link TestClockOptions}. */
+const testClockDefaults: Defaults<TestClockOptions> = Object.freeze({
+  // Computed: the real time when the clock is created.
+  now: undefined,
+});
 
 /** Turns of the event loop given to the work a timer started; promise chains settle within one. */
 const SETTLE_TURNS = 5;
@@ -152,6 +159,7 @@ function startTime(now: Date | number | undefined): number {
  * await clock.advance(1);      // fired === true; clock.now() is 30 s later
  * ```
  */
-export function createTestClock(options: TestClockOptions = {}): TestClock {
-  return new TestClockImpl(startTime(options.now));
+export function createTestClock(options?: TestClockOptions): TestClock {
+  const o = mergeOptions<TestClockOptions>("options", options, testClockDefaults);
+  return new TestClockImpl(startTime(o.now as Date | number | undefined));
 }

@@ -3,10 +3,10 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { context, createTraceState, isSpanContextValid, ROOT_CONTEXT, TraceFlags, trace } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
-import { Headers } from "../src/index.js";
-import { nextEvent, uniqueName, useServer } from "./helpers.js";
-import { useStackContextManager } from "./otel-context.js";
+import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
+import { Headers } from "../../src/index.js";
+import { nextEvent, uniqueName, useServer } from "../helpers.js";
+import { useStackContextManager } from "../otel-context.js";
 
 const env = useServer();
 let removeContextManager: () => void;

@@ -31,14 +31,14 @@ export function parseDelivery(reply: string): DeliveryInfo | undefined {
 
 /** A reply-subject token as a count: digits only (no sign, hex or blank), a safe integer. */
 function count(token: string): number | undefined {
-  if (token.length === 0 || token.length > 15) return undefined;
+  if (token.length === 0 || token.length > 16) return undefined;
   let n = 0;
   for (let i = 0; i < token.length; i++) {
     const digit = token.charCodeAt(i) - 48;
     if (digit < 0 || digit > 9) return undefined;
     n = n * 10 + digit;
   }
-  return n;
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 const encoder = new TextEncoder();
