@@ -145,8 +145,15 @@ export interface StoredEvent {
  */
 export type SettleKind = "ack" | "nak" | "term" | "progress" | "release";
 
-/** One delivery of one event, created by the engine and settled through it. */
-export interface Delivery {
+/** What a delivery is: which event, through which consumer, which time. */
+export type DeliveryFacts = Pick<Delivery, "id" | "subject" | "stream" | "consumer" | "deliveryAttempt" | "payload">;
+
+/**
+ * One delivery of one event, created by the engine and settled through it.
+ * Each engine subclasses it with how headers are read and how settlements
+ * travel.
+ */
+export abstract class Delivery {
   readonly id: number;
   readonly subject: string;
   readonly stream: string;
@@ -154,22 +161,44 @@ export interface Delivery {
   /** Which delivery of the event this is, from 1. */
   readonly deliveryAttempt: number;
   readonly payload: Uint8Array;
-  /** Read on first access. */
-  readonly headers: HeaderMap;
+  #headers: HeaderMap | undefined;
+
+  constructor(facts: DeliveryFacts) {
+    this.id = facts.id;
+    this.subject = facts.subject;
+    this.stream = facts.stream;
+    this.consumer = facts.consumer;
+    this.deliveryAttempt = facts.deliveryAttempt;
+    this.payload = facts.payload;
+  }
+
+  /** The headers for lookups, read on first access. */
+  get headers(): HeaderMap {
+    this.#headers ??= this.readHeaders();
+    return this.#headers;
+  }
+
+  /** Builds the lookup map of the delivery's headers (once). */
+  protected abstract readHeaders(): HeaderMap;
   /** The headers as published (names as sent), for dead letters. */
-  rawHeaders(): RawHeaders;
+  abstract rawHeaders(): RawHeaders;
   /**
    * Settles without waiting for the engine's confirmation. Acks may be
    * batched; the feed's `flush()` sends what is queued. Throws `CLOSED` when
    * the connection is closed.
    */
-  send(kind: SettleKind, delayMs?: number): void;
+  abstract send(kind: SettleKind, delayMs?: number): void;
   /**
    * One confirmed settlement attempt: resolves once the engine has it.
    * Rejects with `TIMEOUT`, `CLOSED`, `SERVER` or `ABORTED`; retries are the
    * caller's.
    */
-  confirm(kind: SettleKind, delayMs: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void>;
+  abstract confirm(
+    kind: SettleKind,
+    delayMs: number,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void>;
 }
 
 /** Something worth telling a subscription's user about its feed. */

@@ -36,8 +36,11 @@ export interface DeadLetterOptions {
   readonly subject: string | ((event: Event) => string);
 }
 
-/** Options for `process`. */
-export interface ProcessOptions {
+/**
+ * Options for `process`. `confirmAcks`, `autoPing` and `onConsumerDeleted`
+ * are the processor's subscription's, as for `subscribe`.
+ */
+export interface ProcessOptions extends Pick<SubscribeOptions, "confirmAcks" | "autoPing" | "onConsumerDeleted"> {
   /**
    * How many events are handled at once.
    * @default 1
@@ -91,21 +94,6 @@ export interface ProcessOptions {
    * @default twice `concurrency`, at least 16
    */
   readonly maxWaitingEvents?: number;
-  /**
-   * As for `subscribe`.
-   * @default true
-   */
-  readonly confirmAcks?: boolean;
-  /**
-   * As for `subscribe`: keeps slow handlers' events from being redelivered.
-   * @default true
-   */
-  readonly autoPing?: boolean;
-  /**
-   * As for `subscribe`.
-   * @default "error"
-   */
-  readonly onConsumerDeleted?: "error" | "recreate";
   /** Aborting closes the processor, as `close()` does, also while it starts. */
   readonly signal?: AbortSignal;
 }

@@ -6,16 +6,10 @@ import type { RetryDelay } from "./backoff.js";
 import { describeError, sendDeadLetter } from "./dead-letter.js";
 import { type DeadLetterReason, decideFailure, type FailureKind } from "./failure-policy.js";
 import { PermanentError } from "./handlers.js";
+import type { ProcessorStats } from "./processor.js";
 
-/** What the processor counts of how its events ended (its `stats` without the gauges). */
-export interface OutcomeCounts {
-  readonly acked: number;
-  readonly settledByHandler: number;
-  readonly failed: number;
-  readonly retried: number;
-  readonly deadLettered: number;
-  readonly rejected: number;
-}
+/** What the processor counts of how its events ended: its `stats` without the gauges. */
+export type OutcomeCounts = Omit<ProcessorStats, "running" | "waiting">;
 
 /** How a processor settles events whose handling failed. */
 export interface OutcomeSettings {

@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import { emptyHeaderMap, type HeaderMap, type RawHeaders } from "../../internal/headers.js";
-import type { Delivery, SettleKind } from "../engine.js";
+import { Delivery, type DeliveryFacts, type SettleKind } from "../engine.js";
 import { isClosed, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 
@@ -11,6 +11,20 @@ export interface DeliveryInfo {
   readonly consumer: string;
   readonly deliveryCount: number;
   readonly streamSequence: number;
+}
+
+/** A message's delivery facts, or `undefined` when it is not a JetStream delivery. */
+export function deliveryFacts(msg: Msg): DeliveryFacts | undefined {
+  const info = msg.reply === undefined ? undefined : parseDelivery(msg.reply);
+  if (info === undefined) return undefined;
+  return {
+    id: info.streamSequence,
+    subject: msg.subject,
+    stream: info.stream,
+    consumer: info.consumer,
+    deliveryAttempt: info.deliveryCount,
+    payload: msg.data,
+  };
 }
 
 /** Parses `$JS.ACK.[domain.hash.]stream.consumer.delivered.sseq.dseq.ts.pending[.token]`. */
@@ -136,31 +150,18 @@ export class Settlements {
 }
 
 /** One JetStream delivery: a message with its parsed reply subject. */
-export class JetStreamDelivery implements Delivery {
-  readonly id: number;
-  readonly subject: string;
-  readonly stream: string;
-  readonly consumer: string;
-  readonly deliveryAttempt: number;
-  readonly payload: Uint8Array;
+export class JetStreamDelivery extends Delivery {
   readonly #msg: Msg;
   readonly #settlements: Settlements;
-  #headers: HeaderMap | undefined;
 
-  constructor(msg: Msg, info: DeliveryInfo, settlements: Settlements) {
-    this.id = info.streamSequence;
-    this.subject = msg.subject;
-    this.stream = info.stream;
-    this.consumer = info.consumer;
-    this.deliveryAttempt = info.deliveryCount;
-    this.payload = msg.data;
+  constructor(msg: Msg, facts: DeliveryFacts, settlements: Settlements) {
+    super(facts);
     this.#msg = msg;
     this.#settlements = settlements;
   }
 
-  get headers(): HeaderMap {
-    this.#headers ??= lookupMap(this.#msg);
-    return this.#headers;
+  protected readHeaders(): HeaderMap {
+    return lookupMap(this.#msg);
   }
 
   rawHeaders(): RawHeaders {

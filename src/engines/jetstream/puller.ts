@@ -2,7 +2,7 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from "@
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import type { Feed, FeedSink } from "../engine.js";
-import { JetStreamDelivery, parseDelivery, type Settlements } from "./delivery.js";
+import { deliveryFacts, JetStreamDelivery, type Settlements } from "./delivery.js";
 
 /** Settings of one puller. */
 export interface PullSettings {
@@ -150,11 +150,11 @@ export class Puller implements Feed {
       return;
     }
     if (this.#outstanding > 0) this.#outstanding--;
-    const info = msg.reply === undefined ? undefined : parseDelivery(msg.reply);
-    if (info === undefined) {
+    const facts = deliveryFacts(msg);
+    if (facts === undefined) {
       this.#logger.warn("ignoring a message that is not a JetStream delivery", { subject: msg.subject });
     } else {
-      this.#target.deliver(new JetStreamDelivery(msg, info, this.#context.settlements));
+      this.#target.deliver(new JetStreamDelivery(msg, facts, this.#context.settlements));
     }
     if (this.#outstanding === 0) this.pull();
   }

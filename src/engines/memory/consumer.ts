@@ -262,7 +262,18 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
 
   #deliver(record: StoredRecord, event: PendingEvent): MemoryDelivery {
     this.#armAckTimer();
-    return new MemoryDelivery(this, this.stream.name, this.name, record, event.attempts);
+    return new MemoryDelivery(
+      this,
+      {
+        id: record.id,
+        subject: record.subject,
+        stream: this.stream.name,
+        consumer: this.name,
+        deliveryAttempt: event.attempts,
+        payload: record.payload,
+      },
+      record.headers,
+    );
   }
 
   /**

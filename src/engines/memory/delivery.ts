@@ -6,8 +6,8 @@
  * @module
  */
 
-import type { Delivery, HeaderMap, RawHeaders, SettleKind } from "../engine.js";
-import type { StoredRecord } from "./event-log.js";
+import { headerMap } from "../../internal/headers.js";
+import { Delivery, type DeliveryFacts, type HeaderMap, type RawHeaders, type SettleKind } from "../engine.js";
 import { abortedError } from "./failures.js";
 
 /** Where deliveries are settled: their consumer. */
@@ -17,40 +17,19 @@ export interface Settler {
 }
 
 /** A delivery of a stored event. */
-export class MemoryDelivery implements Delivery {
-  readonly id: number;
-  readonly subject: string;
-  readonly stream: string;
-  readonly consumer: string;
-  readonly deliveryAttempt: number;
-  readonly payload: Uint8Array;
+export class MemoryDelivery extends Delivery {
   readonly #raw: RawHeaders;
   readonly #settler: Settler;
-  #headers: HeaderMap | undefined;
 
-  constructor(settler: Settler, stream: string, consumer: string, record: StoredRecord, attempt: number) {
+  constructor(settler: Settler, facts: DeliveryFacts, headers: RawHeaders) {
+    // The payload is shared with the stored event and its other deliveries: not copied per delivery.
+    super(facts);
     this.#settler = settler;
-    this.id = record.id;
-    this.subject = record.subject;
-    this.stream = stream;
-    this.consumer = consumer;
-    this.deliveryAttempt = attempt;
-    // Shared with the stored event and other deliveries of it: not copied per delivery.
-    this.payload = record.payload;
-    this.#raw = record.headers;
+    this.#raw = headers;
   }
 
-  /** Lower-case name to first value, built on first access. */
-  get headers(): HeaderMap {
-    if (this.#headers === undefined) {
-      const map = new Map<string, string>();
-      for (const [name, value] of this.#raw) {
-        const key = name.toLowerCase();
-        if (!map.has(key)) map.set(key, value);
-      }
-      this.#headers = map;
-    }
-    return this.#headers;
+  protected readHeaders(): HeaderMap {
+    return headerMap(this.#raw);
   }
 
   rawHeaders(): RawHeaders {
