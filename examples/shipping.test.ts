@@ -8,6 +8,7 @@
  * 2. Against a real nats-server started for the test file: slower, and it
  *    proves the wiring against JetStream itself.
  */
+import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEvents, type Events } from "windshift";
@@ -87,13 +88,16 @@ describe("shipping, on the in-memory engine with a test clock", () => {
 
 describe("shipping, against a real nats-server", () => {
   let server: NatsServer;
+  let nc: NatsConnection;
   let events: Events;
   beforeAll(async () => {
     server = await startNatsServer();
-    events = createEvents(await connect({ servers: server.url }));
+    nc = await connect({ servers: server.url });
+    events = createEvents(nc);
   });
   afterAll(async () => {
     await events?.close();
+    await nc?.close(); // the connection is the service's own: windshift never closes it
     await server?.stop();
   });
 

@@ -20,6 +20,7 @@ export { ErrorCode, isWindshiftError, WindshiftError } from "./errors.js";
 export type { BackoffOptions } from "./internal/backoff.js";
 export type { Clock } from "./internal/clock.js";
 export type { Logger } from "./internal/logger.js";
+export type { SubjectRules } from "./internal/names.js";
 export { isValidName, isValidSubject } from "./internal/names.js";
 export type { RetryOptions } from "./internal/retry.js";
 export type { BackoffDecider } from "./process/backoff.js";

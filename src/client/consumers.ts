@@ -94,7 +94,7 @@ export function resolveConsumerConfig(stream: string, options: unknown): Consume
   return {
     name,
     subjects: v.subjectList("subjects", o.subjects),
-    from: parsePosition("from", o.from, true) ?? { kind: "end" },
+    from: parsePosition("from", o.from, { allowEnd: true }) ?? { kind: "end" },
     processingTimeoutMs: v.durationMs("processingTimeoutMs", o.processingTimeoutMs, 1) as number,
     maxDeliveryAttempts: v.integer("maxDeliveryAttempts", o.maxDeliveryAttempts, 1),
     inactiveThresholdMs: inactiveThresholdMs ?? (name === undefined ? EPHEMERAL_INACTIVE_THRESHOLD_MS : undefined),

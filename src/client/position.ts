@@ -28,8 +28,13 @@ export type ConsumerStart = FromStart | FromEnd | FromId | FromTime;
 /** Where a stream starts copying a source stream. */
 export type SourceStart = FromStart | FromId | FromTime;
 
-/** Validates a `from` option; `allowEnd` is false for stream sources. */
-export function parsePosition(field: string, value: unknown, allowEnd: boolean): Position | undefined {
+/** Validates a `from` option; `end` is allowed for consumers, not for stream sources. */
+export function parsePosition(
+  field: string,
+  value: unknown,
+  rules: { readonly allowEnd: boolean },
+): Position | undefined {
+  const { allowEnd } = rules;
   if (value === undefined) return undefined;
   const choices = allowEnd
     ? "{ start: true }, { end: true }, { id }, or { time }"

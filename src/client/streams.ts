@@ -177,7 +177,7 @@ function sourceList(value: unknown): SourceConfig[] {
     assertName(`${field}.stream`, o.stream);
     return {
       stream: o.stream,
-      from: parsePosition(`${field}.from`, o.from, false) ?? { kind: "start" },
+      from: parsePosition(`${field}.from`, o.from, { allowEnd: false }) ?? { kind: "start" },
       subjects: v.subjectList(`${field}.subjects`, o.subjects),
     };
   });

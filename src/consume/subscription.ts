@@ -37,7 +37,7 @@ export interface Subscription<T extends Message = Message> extends AsyncIterable
   readonly closed: Promise<WindshiftError | undefined>;
   /**
    * Stops fetching, gives back events that were received but not handed out
-   * (they are redelivered at once), and ends the iteration. Then it waits up to
+   * (they are redelivered promptly, in stream order), and ends the iteration. Then it waits up to
    * `closeTimeoutMs` for events already handed out to be settled, and gives
    * back those that are not. Leaves no timers behind. Safe to call more than
    * once; never rejects.

@@ -100,7 +100,8 @@ export interface OutgoingEvent {
   readonly payload: Uint8Array;
   /**
    * The event's headers, without the idempotency key and the checks below:
-   * the engine stores the key itself as `Nats-Msg-Id`, so every engine
+   * the engine stores those itself, as `Nats-Msg-Id` and
+   * `Nats-Expected-Last-Sequence` / `-Subject-Sequence`, so that every engine
    * delivers the same headers.
    */
   readonly headers: RawHeaders;

@@ -13,15 +13,33 @@ export function isValidName(name: unknown): name is string {
   return typeof name === "string" && name.length <= MAX_NAME_LENGTH && NAME.test(name);
 }
 
+/** Options for {@link isValidSubject}. */
+export interface SubjectRules {
+  /**
+   * Allow wildcards: `*` as a whole token, `>` as the last token (as in a
+   * stream's or consumer's subjects; never in a publish).
+   * @default false
+   */
+  readonly wildcards?: boolean;
+}
+
 /**
  * Whether `subject` is a valid subject: dot-separated, non-empty tokens of
- * `A-Z a-z 0-9 _ -`. With `allowWildcards`, a token may be `*`, and the last
+ * `A-Z a-z 0-9 _ -`; with `wildcards`, a token may be `*`, and the last
  * token may be `>`.
+ *
+ * @example
+ * ```ts
+ * isValidSubject("orders.created"); // true
+ * isValidSubject("orders.>"); // false: a wildcard
+ * isValidSubject("orders.>", { wildcards: true }); // true
+ * ```
  */
-export function isValidSubject(subject: unknown, allowWildcards: boolean): subject is string {
+export function isValidSubject(subject: unknown, rules?: SubjectRules): subject is string {
   if (typeof subject !== "string" || subject.length === 0) return false;
   // Services publish to a handful of subjects over and over: remember the good ones.
   if (validSubjects.has(subject)) return true;
+  const allowWildcards = rules?.wildcards === true;
   if (!checkSubject(subject, allowWildcards)) return false;
   if (!allowWildcards) {
     if (validSubjects.size >= MAX_REMEMBERED) validSubjects.clear();
@@ -57,10 +75,10 @@ export function assertName(field: string, name: unknown): asserts name is string
   }
 }
 
-/** Throws a validation error unless `subject` is a valid subject. */
-export function assertSubject(field: string, subject: unknown, allowWildcards: boolean): asserts subject is string {
-  if (!isValidSubject(subject, allowWildcards)) {
-    const rule = allowWildcards
+/** Throws a validation error unless `subject` is a valid subject under `rules`. */
+export function assertSubject(field: string, subject: unknown, rules?: SubjectRules): asserts subject is string {
+  if (!isValidSubject(subject, rules)) {
+    const rule = rules?.wildcards
       ? "dot-separated tokens of A-Z, a-z, 0-9, _ and -; `*` as a whole token, `>` as the last"
       : "dot-separated tokens of A-Z, a-z, 0-9, _ and -, without wildcards";
     throw validationError(field, `${describe(subject)} is not a valid subject (${rule})`);

@@ -74,7 +74,7 @@ export function subjectList(field: string, value: unknown): string[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) throw validationError(field, "must be an array of subjects");
   value.forEach((s: unknown, i) => {
-    assertSubject(`${field}[${i}]`, s, true);
+    assertSubject(`${field}[${i}]`, s, { wildcards: true });
   });
   if (new Set(value).size !== value.length) throw validationError(field, "lists a subject twice");
   return [...(value as string[])];

@@ -152,7 +152,7 @@ export function resolveProcessOptions(options: unknown): ProcessSettings {
     if (typeof d.subject === "function") {
       deadLetter = d.subject as (event: Event) => string;
     } else {
-      assertSubject("deadLetter.subject", d.subject, false);
+      assertSubject("deadLetter.subject", d.subject);
       const subject = d.subject;
       deadLetterSubject = subject;
       deadLetter = () => subject;

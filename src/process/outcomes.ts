@@ -161,7 +161,7 @@ export class Outcomes {
     }
     try {
       const subject = chooseSubject(event);
-      if (!isValidSubject(subject, false)) {
+      if (!isValidSubject(subject)) {
         throw validationError("deadLetter.subject", `returned ${describe(subject)}, not a subject`);
       }
       await sendDeadLetter(this.#rt, subject, event, reason, error);

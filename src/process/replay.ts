@@ -75,7 +75,7 @@ const DEAD_LETTER_SUBJECT = Headers.DeadLetterSubject.toLowerCase();
 export async function replayDeadLetters(rt: Runtime, stream: string, options?: ReplayOptions): Promise<ReplayResult> {
   assertName("stream", stream);
   const o = mergeOptions<ReplayOptions>("options", options, replayDefaults);
-  if (o.subject !== undefined) assertSubject("subject", o.subject, true);
+  if (o.subject !== undefined) assertSubject("subject", o.subject, { wildcards: true });
   const subject = o.subject as string | undefined;
   const limit = v.integer("limit", o.limit, 1) ?? Number.POSITIVE_INFINITY;
   const keep = v.boolean("keep", o.keep) as boolean;
@@ -127,7 +127,7 @@ async function replayOne(
     if (lower === MSG_ID || lower.startsWith(DEAD_LETTER_PREFIX)) continue;
     headers.push([name, value]);
   }
-  if (subject === undefined || subject === "" || !isValidSubject(subject, false)) return "skipped";
+  if (subject === undefined || subject === "" || !isValidSubject(subject)) return "skipped";
   const published = await send(
     rt,
     {

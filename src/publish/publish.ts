@@ -110,7 +110,7 @@ export async function publish<Desc extends DescMessage>(
   data: MessageInitShape<Desc> | MessageShape<Desc>,
   options?: PublishOptions,
 ): Promise<PublishedEvent> {
-  assertSubject("subject", subject, false);
+  assertSubject("subject", subject);
   assertSchema("schema", schema);
   const o = options === undefined ? publishDefaults : mergeOptions<PublishOptions>("options", options, publishDefaults);
   const key = o.idempotencyKey;

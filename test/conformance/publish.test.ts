@@ -100,6 +100,32 @@ describeEngines("publish", (env) => {
     expect(event?.data.number).toBe(7n);
   });
 
+  it("delivers the same headers on every engine, the checks it was published with among them", async () => {
+    const stream = await newStream(env);
+    await env.events.publish(
+      `${stream}.a`,
+      TestEventSchema,
+      { text: "x" },
+      {
+        idempotencyKey: "key-2",
+        expectedLastId: 0,
+        expectedLastSubjectId: 0,
+        headers: { "x-tenant": "acme" },
+      },
+    );
+    const [event] = await stored(env, stream);
+    expect(
+      [
+        "WS-Data-Type",
+        "Nats-Msg-Id",
+        "Nats-Expected-Last-Sequence",
+        "Nats-Expected-Last-Subject-Sequence",
+        "x-tenant",
+      ].map((name) => event?.headers.get(name)),
+    ).toEqual(["windshift.test.v1.TestEvent", "key-2", "0", "0", "acme"]);
+    expect(event?.headers.get("WS-Published-Time")).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+  });
+
   it("stamps the current time when occurredAt is not given", async () => {
     const stream = await newStream(env);
     const before = now(env);

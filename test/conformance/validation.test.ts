@@ -96,12 +96,12 @@ describeEngines("validation: clients, streams and consumers", (env) => {
       expect((await env.events.ensureStream(name, { subjects: [subject] })).name).toBe(name);
     });
     it.each(BAD_SUBJECTS)("isValidSubject refuses a subject with %s", (_, subject) => {
-      expect(isValidSubject(subject, true)).toBe(false);
-      expect(isValidSubject(subject, false)).toBe(false);
+      expect(isValidSubject(subject, { wildcards: true })).toBe(false);
+      expect(isValidSubject(subject)).toBe(false);
     });
     it.each(["a.*", "a.>", "*", ">", "a.*.c"])("wildcards in %s are allowed only when asked for", (subject) => {
-      expect(isValidSubject(subject, true)).toBe(true);
-      expect(isValidSubject(subject, false)).toBe(false);
+      expect(isValidSubject(subject, { wildcards: true })).toBe(true);
+      expect(isValidSubject(subject)).toBe(false);
     });
   });
 

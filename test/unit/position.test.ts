@@ -7,7 +7,7 @@ const TIME = new Date("2030-01-02T03:04:05.678Z");
 
 describe("parsePosition", () => {
   it("leaves undefined to the caller's default", () => {
-    expect(parsePosition("from", undefined, true)).toBeUndefined();
+    expect(parsePosition("from", undefined, { allowEnd: true })).toBeUndefined();
   });
 
   it.each<[string, unknown, Position]>([
@@ -17,7 +17,7 @@ describe("parsePosition", () => {
     ["id 1", { id: 1 }, { kind: "id", id: 1 }],
     ["a time", { time: TIME }, { kind: "time", time: TIME }],
   ])("reads %s", (_, value, position) => {
-    expect(parsePosition("from", value, true)).toEqual(position);
+    expect(parsePosition("from", value, { allowEnd: true })).toEqual(position);
   });
 
   it.each<[string, unknown, boolean, string]>([
@@ -39,7 +39,7 @@ describe("parsePosition", () => {
     ["a time string", { time: "2030-01-01T00:00:00Z" }, true, "from.time"],
     ["a time number", { time: 0 }, true, "from.time"],
   ])("refuses %s", (_, value, allowEnd, field) => {
-    expect(() => parsePosition("from", value, allowEnd)).toThrow(validationAt(field));
+    expect(() => parsePosition("from", value, { allowEnd })).toThrow(validationAt(field));
   });
 
   // `{ id: undefined }` has the one key `id` but no id: it must be refused
@@ -48,12 +48,14 @@ describe("parsePosition", () => {
     ["an id of undefined", { id: undefined }],
     ["a time of undefined", { time: undefined }],
   ])("refuses %s", (_, value) => {
-    expect(() => parsePosition("from", value, true)).toThrow(windshiftError("VALIDATION"));
-    expect(() => parsePosition("from", value, true)).toThrow(/^from/);
+    expect(() => parsePosition("from", value, { allowEnd: true })).toThrow(windshiftError("VALIDATION"));
+    expect(() => parsePosition("from", value, { allowEnd: true })).toThrow(/^from/);
   });
 
   it("names the field it was given", () => {
-    expect(() => parsePosition("sources[1].from", { id: -1 }, false)).toThrow(validationAt("sources[1].from.id"));
+    expect(() => parsePosition("sources[1].from", { id: -1 }, { allowEnd: false })).toThrow(
+      validationAt("sources[1].from.id"),
+    );
   });
 });
 
@@ -65,6 +67,6 @@ describe("describePosition", () => {
     [{ kind: "time", time: TIME }, { time: TIME }],
   ])("describes %j, which parses back", (position, described) => {
     expect(describePosition(position)).toEqual(described);
-    expect(parsePosition("from", describePosition(position), true)).toEqual(position);
+    expect(parsePosition("from", describePosition(position), { allowEnd: true })).toEqual(position);
   });
 });

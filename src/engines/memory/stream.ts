@@ -112,7 +112,7 @@ export class MemoryStream {
     if (event.expectedLastId !== undefined && event.expectedLastId !== this.lastId) {
       throw wrongSequence(subject, this.lastId);
     }
-    const headers: RawHeaders = key === undefined ? event.headers : [...event.headers, [Headers.MsgId, key]];
+    const headers = storedHeaders(event);
     const record = this.#admit(subject, event.payload, headers, now);
     this.#store(record);
     if (key !== undefined && this.#config.deduplicationWindowMs > 0) {
@@ -238,4 +238,23 @@ export class MemoryStream {
     this.#index.removed(record.subject, record.id);
     for (const listener of this.#listeners) listener.eventRemoved(this, record);
   }
+}
+
+/**
+ * The headers stored with an event: its own, plus the idempotency key and the
+ * checks it was published with, under the names JetStream stores them with,
+ * so that both engines deliver the same headers.
+ */
+function storedHeaders(event: OutgoingEvent): RawHeaders {
+  const { idempotencyKey, expectedLastId, expectedLastSubjectId } = event;
+  if (idempotencyKey === undefined && expectedLastId === undefined && expectedLastSubjectId === undefined) {
+    return event.headers;
+  }
+  const headers = [...event.headers];
+  if (idempotencyKey !== undefined) headers.push([Headers.MsgId, idempotencyKey]);
+  if (expectedLastId !== undefined) headers.push([Headers.ExpectedLastSequence, String(expectedLastId)]);
+  if (expectedLastSubjectId !== undefined) {
+    headers.push([Headers.ExpectedLastSubjectSequence, String(expectedLastSubjectId)]);
+  }
+  return headers;
 }
