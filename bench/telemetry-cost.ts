@@ -34,7 +34,7 @@ const { extractTraceContext, injectTraceContext } = (await import(
   new URL("trace-context.js", dist).href
 )) as typeof TraceContextModule;
 
-/** What the telemetry reads of an engine: its connection facts, as the JetStream engine reports them. */
+/** The connection facts the JetStream engine reports. */
 const FACTS = Object.freeze({ system: "nats", clientId: "7", serverAddress: "127.0.0.1", serverPort: 4222 });
 
 /** Per-operation cost of the no-op telemetry, in nanoseconds. */
@@ -62,7 +62,10 @@ export function assertNoSdkRegistered(): void {
 /** Measures the three paths. */
 export function measureTelemetryCost(iterations: number, batches: number): TelemetryCost {
   assertNoSdkRegistered();
-  const engine = { connection: () => FACTS } as unknown as Parameters<typeof createTelemetry>[0];
+  // What the telemetry reads of an engine: its connection facts and its clock.
+  const engine = { connection: () => FACTS, clock: { now: () => Date.now() } } as unknown as Parameters<
+    typeof createTelemetry
+  >[0];
   const t = createTelemetry(engine, {
     tracerProvider: undefined,
     meterProvider: undefined,

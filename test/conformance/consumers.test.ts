@@ -1,29 +1,8 @@
 import { expect, it } from "vitest";
 import { type TestEvent, TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import {
-  type ConsumerStart,
-  ErrorCode,
-  type Event,
-  isValidName,
-  isWindshiftError,
-  type WindshiftError,
-} from "../../src/index.js";
+import { type ConsumerStart, ErrorCode, type Event, isValidName, isWindshiftError } from "../../src/index.js";
 import { describeEngines, type EngineEnv, expectQuiet, nextOf, uniqueName } from "./harness.js";
-
-/** The engine's time: the test clock on memory, the machine's (and nats-server's) on JetStream. */
-function now(env: EngineEnv): number {
-  return env.clock?.now() ?? Date.now();
-}
-
-/** The WindshiftError `work` fails with. */
-async function failure(work: Promise<unknown>): Promise<WindshiftError> {
-  const err = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
-}
+import { windshiftError } from "./support.js";
 
 /** A new stream capturing `${name}.>`. */
 async function newStream(env: EngineEnv): Promise<string> {
@@ -117,7 +96,7 @@ describeEngines("ensureConsumer: durable and ephemeral", (env) => {
     const consumer = await env.events.ensureConsumer(s, { from: { start: true }, inactiveThresholdMs: 500 });
     await publish(env, s, "a");
     expect((await env.progress(s, consumer.name)).pending).toBe(1);
-    const start = now(env);
+    const start = env.now();
     await env.eventually(
       async () => {
         const gone = await env.progress(s, consumer.name).then(
@@ -128,8 +107,8 @@ describeEngines("ensureConsumer: durable and ephemeral", (env) => {
       },
       { what: "the idle consumer to be removed" },
     );
-    expect(now(env) - start).toBeGreaterThanOrEqual(500);
-    const err = await failure(env.events.subscribe(s, consumer.name, { schema: TestEventSchema }));
+    expect(env.now() - start).toBeGreaterThanOrEqual(500);
+    const err = await windshiftError(env.events.subscribe(s, consumer.name, { schema: TestEventSchema }));
     expect(err.code).toBe(ErrorCode.NotFound);
   });
 
@@ -246,7 +225,7 @@ describeEngines("ensureConsumer: from", (env) => {
     const s = await newStream(env);
     await publish(env, s, "a", "b");
     await env.elapse(25);
-    const cutoff = new Date(now(env));
+    const cutoff = new Date(env.now());
     await env.elapse(25);
     await publish(env, s, "c", "d");
     const c = await env.events.ensureConsumer(s, { name: "c", from: { time: cutoff } });
@@ -291,7 +270,7 @@ describeEngines("ensureConsumer: subjects", (env) => {
 
   it("a filter the stream can never deliver is refused", async () => {
     const s = await newStream(env);
-    const err = await failure(env.events.ensureConsumer(s, { name: "f", subjects: [`${uniqueName()}.>`] }));
+    const err = await windshiftError(env.events.ensureConsumer(s, { name: "f", subjects: [`${uniqueName()}.>`] }));
     expect(err.code).toBe(ErrorCode.Server);
   });
 });
@@ -396,20 +375,20 @@ describeEngines("ensureConsumer: update", (env) => {
 describeEngines("ensureConsumer and subscribe: missing things", (env) => {
   it("ensureConsumer on a missing stream fails with NOT_FOUND", async () => {
     const s = uniqueName("missing");
-    const durable = await failure(env.events.ensureConsumer(s, { name: "c" }));
+    const durable = await windshiftError(env.events.ensureConsumer(s, { name: "c" }));
     expect(durable.code).toBe(ErrorCode.NotFound);
-    const ephemeral = await failure(env.events.ensureConsumer(s));
+    const ephemeral = await windshiftError(env.events.ensureConsumer(s));
     expect(ephemeral.code).toBe(ErrorCode.NotFound);
   });
 
   it("subscribe to a missing consumer fails with NOT_FOUND", async () => {
     const s = await newStream(env);
-    const err = await failure(env.events.subscribe(s, "nobody", { schema: TestEventSchema }));
+    const err = await windshiftError(env.events.subscribe(s, "nobody", { schema: TestEventSchema }));
     expect(err.code).toBe(ErrorCode.NotFound);
   });
 
   it("subscribe on a missing stream fails with NOT_FOUND", async () => {
-    const err = await failure(env.events.subscribe(uniqueName("missing"), "nobody"));
+    const err = await windshiftError(env.events.subscribe(uniqueName("missing"), "nobody"));
     expect(err.code).toBe(ErrorCode.NotFound);
   });
 
@@ -417,9 +396,9 @@ describeEngines("ensureConsumer and subscribe: missing things", (env) => {
     const s = await newStream(env);
     const ac = new AbortController();
     ac.abort();
-    const err = await failure(env.events.ensureConsumer(s, { name: "c", signal: ac.signal }));
+    const err = await windshiftError(env.events.ensureConsumer(s, { name: "c", signal: ac.signal }));
     expect(err.code).toBe(ErrorCode.Aborted);
-    const missing = await failure(env.progress(s, "c"));
+    const missing = await windshiftError(env.progress(s, "c"));
     expect(missing.code).toBe(ErrorCode.NotFound);
   });
 });

@@ -5,7 +5,8 @@ import { ErrorCode, type Event, Headers, handle, PermanentError } from "../../sr
 import { windshiftError } from "../helpers.js";
 import { recordingLogger } from "../log.js";
 import { describeEngines, type EngineEnv, streamWithWorker, uniqueName } from "./harness.js";
-import { publishUndecodable, storedCount, storedEvents } from "./process-support.js";
+import { publishUndecodable } from "./process-support.js";
+import { storedCount, storedEvents } from "./support.js";
 
 /** A stream with a consumer, and a dead-letter stream capturing `<dlq>.>`. */
 async function setup(env: EngineEnv, streamOptions: { deduplicationWindowMs?: number } = {}) {

@@ -15,8 +15,8 @@
  * pub/sub tests do.
  */
 import { randomUUID } from "node:crypto";
-import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe } from "vitest";
 import type { Engine } from "../../src/engines/engine.js";
 import { createJetStreamEngine } from "../../src/engines/jetstream/engine.js";
@@ -37,6 +37,10 @@ import {
   startNatsServer,
   type TestClock,
 } from "../../src/testing/index.js";
+import { waitFor } from "../helpers.js";
+
+/** The next value of an iterator, failing after a few seconds (real time) instead of hanging. */
+export { nextEvent as nextOf } from "../helpers.js";
 
 /** The engines every conformance test runs on. */
 export const ENGINES = ["jetstream", "memory"] as const;
@@ -70,6 +74,8 @@ export interface EngineEnv {
   readonly events: Events;
   /** Another client on the same server or store (closed after the file). */
   client(options?: ClientOptions): Promise<Events>;
+  /** The engine's time, in epoch milliseconds: the test clock's, or the machine's (and nats-server's). */
+  now(): number;
   /** Lets `ms` pass on the engine's clock: advances the test clock, or waits real time. */
   elapse(ms: number): Promise<void>;
   /**
@@ -146,8 +152,9 @@ function jetStreamEnv(): Lifecycle {
     },
     clock: undefined,
     client: async (options) => createEvents(await open(), options),
+    now: () => Date.now(),
     elapse: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    eventually: (check, options = {}) => pollRealTime(check, options),
+    eventually: (check, options = {}) => waitFor(check, options),
     progress: async (stream, consumer) => {
       const state = await required(engine, "engine").consumerState(stream, consumer, undefined);
       return { ackFloor: state.ackFloor, unsettled: state.unsettled, pending: state.pending };
@@ -186,6 +193,7 @@ function memoryEnv(): Lifecycle {
     },
     nc: undefined,
     client: async (options) => createMemoryEvents({ ...options, store: required(store, "store") }),
+    now: () => required(clock, "clock").now(),
     elapse: (ms) => required(clock, "clock").advance(ms),
     eventually: (check, options = {}) => pollVirtualTime(required(clock, "clock"), check, options),
     progress: async (stream, consumer) => {
@@ -225,19 +233,6 @@ async function settledWith(env: EngineEnv, stream: string, consumer: string, cou
   );
 }
 
-async function pollRealTime<T>(
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  { timeoutMs = 10_000, what = "condition" }: { timeoutMs?: number; what?: string },
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 async function pollVirtualTime<T>(
   clock: TestClock,
   check: () => T | undefined | false | Promise<T | undefined | false>,
@@ -253,20 +248,6 @@ async function pollVirtualTime<T>(
     }
     await clock.advance(stepMs);
   }
-}
-
-/** The next value of `it`, failing after `timeoutMs` (real time) instead of hanging. */
-export async function nextOf<T>(it: AsyncIterator<T>, timeoutMs = 5_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const result = await Promise.race([
-    it.next(),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`nothing arrived within ${timeoutMs} ms`)), timeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (result.done) throw new Error("the iteration ended");
-  return result.value;
 }
 
 /**

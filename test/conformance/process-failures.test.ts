@@ -3,7 +3,7 @@ import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, handle, PermanentError, WindshiftError } from "../../src/index.js";
 import { recordingLogger } from "../log.js";
 import { describeEngines, streamWithWorker } from "./harness.js";
-import { engineNow, expectStats, publishTexts, publishUndecodable } from "./process-support.js";
+import { expectStats, publishTexts, publishUndecodable } from "./process-support.js";
 
 describeEngines("process: retries", (env) => {
   it("retries an INVALID_DATA error that is not about the event's own data", async () => {
@@ -31,7 +31,7 @@ describeEngines("process: retries", (env) => {
       stream,
       consumer,
       handle(TestEventSchema, (_data, event) => {
-        attempts.push({ attempt: event.deliveryAttempt, at: engineNow(env) });
+        attempts.push({ attempt: event.deliveryAttempt, at: env.now() });
         if (event.deliveryAttempt === 1) throw new Error("not yet");
       }),
       { backoff: { initialDelayMs: 500, jitter: 0 } },
@@ -60,7 +60,7 @@ describeEngines("process: retries", (env) => {
       stream,
       consumer,
       handle(TestEventSchema, (_data, event) => {
-        attempts.push({ attempt: event.deliveryAttempt, at: engineNow(env) });
+        attempts.push({ attempt: event.deliveryAttempt, at: env.now() });
         if (event.deliveryAttempt < 3) throw new Error("not yet");
       }),
       { backoff: { initialDelayMs: 300, multiplier: 2, jitter: 0 } },

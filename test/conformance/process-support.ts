@@ -12,8 +12,7 @@ import {
 } from "@bufbuild/protobuf/wkt";
 import { expect } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import type { Event } from "../../src/index.js";
-import { type EngineEnv, nextOf } from "./harness.js";
+import type { EngineEnv } from "./harness.js";
 
 /**
  * Asserts that `target.stats` comes to match `expected`: a processor counts a
@@ -42,11 +41,6 @@ export async function publishTexts(
   subject = "a",
 ): Promise<void> {
   for (const text of texts) await env.events.publish(`${stream}.${subject}`, TestEventSchema, { text });
-}
-
-/** The time on the engine's clock: the test clock's on virtual time, the wall clock's otherwise. */
-export function engineNow(env: EngineEnv): number {
-  return env.clock !== undefined ? env.clock.now() : performance.now();
 }
 
 export function deferred(): { promise: Promise<void>; resolve: () => void } {
@@ -98,29 +92,4 @@ export const IncompatibleTestEventSchema: DescMessage = (() => {
 /** Publishes an event of TestEvent's type whose payload TestEvent cannot decode. */
 export async function publishUndecodable(env: EngineEnv, subject: string): Promise<void> {
   await env.events.publish(subject, IncompatibleTestEventSchema, { text: 1000 } as never);
-}
-
-/**
- * Every event `stream` holds, oldest first, read through a new ephemeral
- * consumer: the stream's other consumers are not touched.
- */
-export async function storedEvents(env: EngineEnv, stream: string): Promise<Event[]> {
-  const reader = await env.events.ensureConsumer(stream, { from: { start: true } });
-  const { pending } = await env.progress(stream, reader.name);
-  if (pending === 0) return [];
-  await using sub = await env.events.subscribe(stream, reader.name);
-  const it = sub[Symbol.asyncIterator]();
-  const out: Event[] = [];
-  for (let i = 0; i < pending; i++) {
-    const event = await nextOf(it);
-    out.push(event);
-    await event.ack();
-  }
-  return out;
-}
-
-/** How many events `stream` holds. */
-export async function storedCount(env: EngineEnv, stream: string): Promise<number> {
-  const reader = await env.events.ensureConsumer(stream, { from: { start: true } });
-  return (await env.progress(stream, reader.name)).pending;
 }

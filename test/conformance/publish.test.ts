@@ -1,62 +1,15 @@
 import { create } from "@bufbuild/protobuf";
 import { expect, it } from "vitest";
-import { type TestEvent, TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import { ErrorCode, type Event, isWindshiftError, type PublishedEvent, WindshiftError } from "../../src/index.js";
+import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
+import { ErrorCode, type PublishedEvent, WindshiftError } from "../../src/index.js";
 import { recordingLogger } from "../log.js";
 import { describeEngines, type EngineEnv, nextOf, uniqueName } from "./harness.js";
-
-/** The engine's time: the test clock on memory, the machine's (and nats-server's) on JetStream. */
-function now(env: EngineEnv): number {
-  return env.clock?.now() ?? Date.now();
-}
-
-/** The WindshiftError `work` fails with. */
-async function failure(work: Promise<unknown>): Promise<WindshiftError> {
-  const err = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
-}
-
-/**
- * Waits for `work` while the engine's time passes (retry backoff runs on the
- * test clock on memory), and returns how it settled.
- */
-async function outcome<T>(env: EngineEnv, work: Promise<T>): Promise<{ value?: T; error?: unknown }> {
-  let result: { value?: T; error?: unknown } | undefined;
-  work.then(
-    (value) => {
-      result = { value };
-    },
-    (error: unknown) => {
-      result = { error };
-    },
-  );
-  return env.eventually(() => result, { what: "the publish to settle" });
-}
+import { storedEvents, until, windshiftError } from "./support.js";
 
 async function newStream(env: EngineEnv, options: { deduplicationWindowMs?: number } = {}): Promise<string> {
   const stream = uniqueName();
   await env.events.ensureStream(stream, { subjects: [`${stream}.>`], ...options });
   return stream;
-}
-
-/** The events stored in `stream`, read through a new consumer from the start. */
-async function stored(env: EngineEnv, stream: string): Promise<Event<TestEvent>[]> {
-  const reader = await env.events.ensureConsumer(stream, { from: { start: true } });
-  const { pending } = await env.progress(stream, reader.name);
-  const out: Event<TestEvent>[] = [];
-  if (pending === 0) return out;
-  await using sub = await env.events.subscribe(stream, reader.name, { schema: TestEventSchema });
-  const it = sub[Symbol.asyncIterator]();
-  for (let i = 0; i < pending; i++) {
-    const event = await nextOf(it);
-    out.push(event);
-    await event.ack();
-  }
-  return out;
 }
 
 describeEngines("publish", (env) => {
@@ -78,7 +31,9 @@ describeEngines("publish", (env) => {
     const b = await env.events.publish(`${stream}.b`, TestEventSchema, create(TestEventSchema, { text: "two" }));
     expect(a).toEqual({ id: 1, stream, duplicate: false });
     expect(b).toEqual({ id: 2, stream, duplicate: false });
-    expect((await stored(env, stream)).map((e) => [e.id, e.subject, e.data.text])).toEqual([
+    expect(
+      (await storedEvents(env, stream, { schema: TestEventSchema })).map((e) => [e.id, e.subject, e.data.text]),
+    ).toEqual([
       [1, `${stream}.a`, "one"],
       [2, `${stream}.b`, "two"],
     ]);
@@ -93,7 +48,7 @@ describeEngines("publish", (env) => {
       { text: "x", number: 7n },
       { idempotencyKey: "key-1", occurredAt },
     );
-    const [event] = await stored(env, stream);
+    const [event] = await storedEvents(env, stream, { schema: TestEventSchema });
     expect(event?.type).toBe("windshift.test.v1.TestEvent");
     expect(event?.headers.occurredAt).toEqual(occurredAt);
     expect(event?.headers.idempotencyKey).toBe("key-1");
@@ -113,7 +68,7 @@ describeEngines("publish", (env) => {
         headers: { "x-tenant": "acme" },
       },
     );
-    const [event] = await stored(env, stream);
+    const [event] = await storedEvents(env, stream, { schema: TestEventSchema });
     expect(
       [
         "WS-Data-Type",
@@ -128,10 +83,10 @@ describeEngines("publish", (env) => {
 
   it("stamps the current time when occurredAt is not given", async () => {
     const stream = await newStream(env);
-    const before = now(env);
+    const before = env.now();
     await env.events.publish(`${stream}.a`, TestEventSchema, {});
-    const after = now(env);
-    const [event] = await stored(env, stream);
+    const after = env.now();
+    const [event] = await storedEvents(env, stream, { schema: TestEventSchema });
     const t = event?.headers.occurredAt?.getTime();
     expect(t).toBeGreaterThanOrEqual(before);
     expect(t).toBeLessThanOrEqual(after);
@@ -145,7 +100,7 @@ describeEngines("publish", (env) => {
     expect(first).toEqual({ id: 1, stream, duplicate: false });
     expect(again).toEqual({ id: 1, stream, duplicate: true });
     expect(other).toEqual({ id: 2, stream, duplicate: false });
-    expect((await stored(env, stream)).map((e) => e.data.text)).toEqual(["1", "3"]);
+    expect((await storedEvents(env, stream, { schema: TestEventSchema })).map((e) => e.data.text)).toEqual(["1", "3"]);
   });
 
   it("pipelines many publishes and resolves each with its own id", async () => {
@@ -160,7 +115,7 @@ describeEngines("publish", (env) => {
   });
 
   it("fails with UNBOUND_SUBJECT when no stream captures the subject", async () => {
-    const err = await failure(env.events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
+    const err = await windshiftError(env.events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.UnboundSubject);
   });
 
@@ -168,7 +123,7 @@ describeEngines("publish", (env) => {
     const stream = uniqueName();
     await env.events.ensureStream(stream, { subjects: [`${stream}.>`], maxEvents: 1, discardPolicy: "new" });
     await env.events.publish(`${stream}.a`, TestEventSchema, {});
-    const err = await failure(env.events.publish(`${stream}.a`, TestEventSchema, {}));
+    const err = await windshiftError(env.events.publish(`${stream}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/maximum messages/i);
   });
@@ -181,10 +136,10 @@ describeEngines("publish: optimistic concurrency", (env) => {
     expect(a.id).toBe(1);
     const b = await env.events.publish(`${stream}.b`, TestEventSchema, {}, { expectedLastId: 1 });
     expect(b.id).toBe(2);
-    const err = await failure(env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 1 }));
+    const err = await windshiftError(env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 1 }));
     expect(err.code).toBe(ErrorCode.WrongSequence);
     expect(err).toBeInstanceOf(WindshiftError);
-    expect((await stored(env, stream)).map((e) => e.id)).toEqual([1, 2]);
+    expect((await storedEvents(env, stream, { schema: TestEventSchema })).map((e) => e.id)).toEqual([1, 2]);
   });
 
   it("checks expectedLastSubjectId per subject", async () => {
@@ -193,13 +148,15 @@ describeEngines("publish: optimistic concurrency", (env) => {
     const b1 = await env.events.publish(`${stream}.b`, TestEventSchema, {}, { expectedLastSubjectId: 0 });
     const a2 = await env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastSubjectId: a1.id });
     expect([a1.id, b1.id, a2.id]).toEqual([1, 2, 3]);
-    const err = await failure(env.events.publish(`${stream}.b`, TestEventSchema, {}, { expectedLastSubjectId: a2.id }));
+    const err = await windshiftError(
+      env.events.publish(`${stream}.b`, TestEventSchema, {}, { expectedLastSubjectId: a2.id }),
+    );
     expect(err.code).toBe(ErrorCode.WrongSequence);
-    const stale = await failure(
+    const stale = await windshiftError(
       env.events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastSubjectId: a1.id }),
     );
     expect(stale.code).toBe(ErrorCode.WrongSequence);
-    expect((await stored(env, stream)).map((e) => e.id)).toEqual([1, 2, 3]);
+    expect((await storedEvents(env, stream, { schema: TestEventSchema })).map((e) => e.id)).toEqual([1, 2, 3]);
   });
 
   it("racing writers with the same expectedLastId: exactly one wins", async () => {
@@ -221,7 +178,7 @@ describeEngines("publish: optimistic concurrency", (env) => {
     expect(won).toHaveLength(1);
     expect(won[0]?.value).toEqual({ id: 2, stream, duplicate: false });
     expect(lost.map((a) => (a.reason as WindshiftError).code)).toEqual(Array(11).fill(ErrorCode.WrongSequence));
-    expect((await stored(env, stream)).map((e) => e.id)).toEqual([1, 2]);
+    expect((await storedEvents(env, stream, { schema: TestEventSchema })).map((e) => e.id)).toEqual([1, 2]);
   });
 
   it("racing writers with the same expectedLastSubjectId: exactly one wins per subject", async () => {
@@ -245,7 +202,7 @@ describeEngines("publish: optimistic concurrency", (env) => {
       const lost = attempts.filter((x): x is PromiseRejectedResult => x.status === "rejected");
       expect(lost.map((x) => (x.reason as WindshiftError).code)).toEqual(Array(5).fill(ErrorCode.WrongSequence));
     }
-    const events = await stored(env, stream);
+    const events = await storedEvents(env, stream, { schema: TestEventSchema });
     expect(events.map((e) => e.subject)).toEqual(expect.arrayContaining([`${stream}.a`, `${stream}.a`, `${stream}.b`]));
     expect(events).toHaveLength(3);
   });
@@ -255,7 +212,7 @@ describeEngines("publish: retries and cancellation", (env) => {
   it("does not retry unless asked", async () => {
     const logger = recordingLogger();
     const events = await env.client({ logger });
-    const err = await failure(events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
+    const err = await windshiftError(events.publish(`${uniqueName("nowhere")}.a`, TestEventSchema, {}));
     expect(err.code).toBe(ErrorCode.UnboundSubject);
     expect(logger.lines.filter((l) => l.message.includes("retrying"))).toHaveLength(0);
   });
@@ -263,16 +220,19 @@ describeEngines("publish: retries and cancellation", (env) => {
   it("retries transient failures per the retry options, then gives up", async () => {
     const logger = recordingLogger();
     const events = await env.client({ logger });
-    const { error } = await outcome(
-      env,
-      events.publish(
-        `${uniqueName("nowhere")}.a`,
-        TestEventSchema,
-        {},
-        { retry: { maxAttempts: 4, initialDelayMs: 5 } },
+    const error = await windshiftError(
+      until(
+        env,
+        events.publish(
+          `${uniqueName("nowhere")}.a`,
+          TestEventSchema,
+          {},
+          { retry: { maxAttempts: 4, initialDelayMs: 5 } },
+        ),
+        "the retries to give up",
       ),
     );
-    expect(isWindshiftError(error, ErrorCode.UnboundSubject)).toBe(true);
+    expect(error.code).toBe(ErrorCode.UnboundSubject);
     expect(logger.lines.filter((l) => l.message === "publish failed, retrying")).toHaveLength(3);
   });
 
@@ -290,10 +250,8 @@ describeEngines("publish: retries and cancellation", (env) => {
       what: "a retry",
     });
     await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
-    const { value, error } = await outcome(env, pending);
-    expect(error).toBeUndefined();
-    expect(value).toMatchObject({ id: 1, stream, duplicate: false });
-    const [event] = await stored(env, stream);
+    expect(await until(env, pending, "the retried publish")).toMatchObject({ id: 1, stream, duplicate: false });
+    const [event] = await storedEvents(env, stream, { schema: TestEventSchema });
     expect(event?.data.text).toBe("late");
     expect(event?.headers.idempotencyKey).toMatch(/^[\w-]{10,}$/);
   });
@@ -303,7 +261,9 @@ describeEngines("publish: retries and cancellation", (env) => {
     const events = await env.client({ logger });
     const stream = await newStream(env);
     await events.publish(`${stream}.a`, TestEventSchema, {});
-    const err = await failure(events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 5, retry: true }));
+    const err = await windshiftError(
+      events.publish(`${stream}.a`, TestEventSchema, {}, { expectedLastId: 5, retry: true }),
+    );
     expect(err.code).toBe(ErrorCode.WrongSequence);
     expect(logger.lines.filter((l) => l.message.includes("retrying"))).toHaveLength(0);
   });
@@ -313,7 +273,7 @@ describeEngines("publish: retries and cancellation", (env) => {
     const events = await env.client({ logger });
     const stream = uniqueName();
     const controller = new AbortController();
-    const pending = failure(
+    const pending = windshiftError(
       events.publish(
         `${stream}.a`,
         TestEventSchema,
@@ -331,13 +291,15 @@ describeEngines("publish: retries and cancellation", (env) => {
     // Nothing is stored once the stream exists.
     await env.events.ensureStream(stream, { subjects: [`${stream}.>`] });
     await env.elapse(100);
-    expect(await stored(env, stream)).toEqual([]);
+    expect(await storedEvents(env, stream, { schema: TestEventSchema })).toEqual([]);
   });
 
   it("with an aborted signal rejects with ABORTED and sends nothing", async () => {
     const stream = await newStream(env);
-    const err = await failure(env.events.publish(`${stream}.a`, TestEventSchema, {}, { signal: AbortSignal.abort() }));
+    const err = await windshiftError(
+      env.events.publish(`${stream}.a`, TestEventSchema, {}, { signal: AbortSignal.abort() }),
+    );
     expect(err.code).toBe(ErrorCode.Aborted);
-    expect(await stored(env, stream)).toEqual([]);
+    expect(await storedEvents(env, stream, { schema: TestEventSchema })).toEqual([]);
   });
 });

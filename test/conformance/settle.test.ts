@@ -1,65 +1,17 @@
 import { expect, it } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
-import {
-  ErrorCode,
-  type Event,
-  type Events,
-  isWindshiftError,
-  type Subscription,
-  type WindshiftError,
-} from "../../src/index.js";
-import { describeEngines, type EngineEnv, expectQuiet, nextOf, streamWithWorker } from "./harness.js";
-
-async function publishN(events: Events, stream: string, n: number, subject = "a"): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    await events.publish(`${stream}.${subject}`, TestEventSchema, { text: `e${i}`, number: BigInt(i) });
-  }
-}
-
-/** Awaits `work`, which must fail with a WindshiftError; returns that error. */
-async function windshiftError(work: Promise<unknown>): Promise<WindshiftError> {
-  let err: unknown;
-  try {
-    await work;
-  } catch (e) {
-    err = e;
-  }
-  if (!isWindshiftError(err)) {
-    throw new Error(`expected a WindshiftError, got ${err === undefined ? "success" : String(err)}`);
-  }
-  return err;
-}
+import { ErrorCode, type Event, type Subscription } from "../../src/index.js";
+import { describeEngines, expectQuiet, nextOf, streamWithWorker } from "./harness.js";
+import { arrival, publishN, windshiftError } from "./support.js";
 
 function iter<T extends Event>(sub: Subscription & AsyncIterable<T>): AsyncIterator<T> {
   return sub[Symbol.asyncIterator]() as AsyncIterator<T>;
 }
 
-/**
- * The event `next` (a pending `it.next()`) brings, letting the engine's time
- * pass until it comes: for what arrives only after a timeout or a delay.
- */
-async function arrival<T>(env: EngineEnv, next: Promise<IteratorResult<T>>, what: string): Promise<T> {
-  let result: IteratorResult<T> | undefined;
-  let failure: { error: unknown } | undefined;
-  next.then(
-    (r) => {
-      result = r;
-    },
-    (error: unknown) => {
-      failure = { error };
-    },
-  );
-  await env.eventually(() => result !== undefined || failure !== undefined, { what });
-  if (failure !== undefined) throw failure.error;
-  const got = result as IteratorResult<T>;
-  if (got.done === true) throw new Error(`the iteration ended while waiting for ${what}`);
-  return got.value;
-}
-
 describeEngines("settle: ack, reject and ping", (env) => {
   it("ack: the event is not redelivered", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     await (await nextOf(it)).ack();
@@ -69,7 +21,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("an unsettled event comes again after each processing timeout, its attempt counted (without auto-ping)", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, autoPing: false });
     const it = iter(sub);
     const first = await nextOf(it);
@@ -91,7 +43,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
       processingTimeoutMs: 300,
       maxDeliveryAttempts: 3,
     });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, {
       schema: TestEventSchema,
       autoPing: false,
@@ -116,7 +68,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
       processingTimeoutMs: 300,
       maxDeliveryAttempts: 2,
     });
-    await publishN(env.events, stream, 2);
+    await publishN(env.events, `${stream}.a`, 2);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const seen: [number, number][] = [];
@@ -137,7 +89,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("reject(): redelivered at once with the next delivery attempt", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const first = await nextOf(it);
@@ -151,7 +103,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("reject({ delayMs }): not redelivered before the delay, redelivered after it", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const first = await nextOf(it);
@@ -164,7 +116,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("reject({ permanent: true }): never redelivered", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 2);
+    await publishN(env.events, `${stream}.a`, 2);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const first = await nextOf(it);
@@ -178,7 +130,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("reject({ decider }): negative terminates, zero redelivers now, positive delays", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 3);
+    await publishN(env.events, `${stream}.a`, 3);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const decided: number[] = [];
@@ -201,7 +153,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("settling twice is ALREADY_SETTLED; ping after settling too", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const ev = await nextOf(iter(sub));
     await ev.ack();
@@ -214,7 +166,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("ping() keeps an event past its processing timeout", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 600 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, autoPing: false });
     const it = iter(sub);
     const ev = await nextOf(it);
@@ -237,7 +189,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("auto-ping keeps a slow handler's event from being redelivered", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 600 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const ev = await nextOf(it);
@@ -250,7 +202,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("auto-ping also keeps events waiting in the buffer from being redelivered behind a slow handler", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 1_000 });
-    await publishN(env.events, stream, 5);
+    await publishN(env.events, `${stream}.a`, 5);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, prefetch: 5 });
     const it = iter(sub);
     const first = await nextOf(it);
@@ -281,7 +233,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("fire-and-forget settlements (confirmAcks: false) settle too", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 3);
+    await publishN(env.events, `${stream}.a`, 3);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, confirmAcks: false });
     const it = iter(sub);
     await (await nextOf(it)).ack();
@@ -297,7 +249,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 
   it("confirms many acks in flight at once; an aborted one among them stays unsettled", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 40);
+    await publishN(env.events, `${stream}.a`, 40);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const taken: Event[] = [];
@@ -319,7 +271,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
 describeEngines("settle: closing, prefetch and competing subscribers", (env) => {
   it("break closes the subscription and gives back buffered events at once", async () => {
     const { stream, consumer } = await streamWithWorker(env.events); // 30 s processing timeout
-    await publishN(env.events, stream, 5);
+    await publishN(env.events, `${stream}.a`, 5);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     await env.eventually(async () => (await env.progress(stream, consumer)).unsettled === 5, {
       what: "all five delivered",
@@ -349,7 +301,7 @@ describeEngines("settle: closing, prefetch and competing subscribers", (env) => 
 
   it("close() gives back what is still unsettled after closeTimeoutMs, for redelivery at once", async () => {
     const { stream, consumer } = await streamWithWorker(env.events); // 30 s processing timeout
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, closeTimeoutMs: 100 });
     const ev = await nextOf(iter(sub));
     await sub.close();
@@ -363,7 +315,7 @@ describeEngines("settle: closing, prefetch and competing subscribers", (env) => 
 
   it("close() gives back buffered events first and unsettled ones after closeTimeoutMs, each in stream order", async () => {
     const { stream, consumer } = await streamWithWorker(env.events); // 30 s processing timeout
-    await publishN(env.events, stream, 5);
+    await publishN(env.events, `${stream}.a`, 5);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, closeTimeoutMs: 100 });
     await env.eventually(async () => (await env.progress(stream, consumer)).unsettled === 5, {
       what: "all five delivered",
@@ -392,7 +344,7 @@ describeEngines("settle: closing, prefetch and competing subscribers", (env) => 
 
   it("fetches at most prefetch ahead of the loop", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 20);
+    await publishN(env.events, `${stream}.a`, 20);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, prefetch: 5 });
     await env.eventually(async () => (await env.progress(stream, consumer)).unsettled === 5, {
       what: "5 delivered",
@@ -427,7 +379,7 @@ describeEngines("settle: closing, prefetch and competing subscribers", (env) => 
         await ev.ack();
       }
     });
-    await publishN(env.events, stream, 30);
+    await publishN(env.events, `${stream}.a`, 30);
     await env.settled(stream, consumer, 30);
     await Promise.all(subs.map((sub) => sub.close()));
     await Promise.all(loops);

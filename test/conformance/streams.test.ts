@@ -2,54 +2,12 @@ import { expect, it } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, isWindshiftError, type WindshiftError } from "../../src/index.js";
 import { describeEngines, type EngineEnv, nextOf, uniqueName } from "./harness.js";
+import { publishN, storedCount, storedEvents, windshiftError } from "./support.js";
 
-/** The engine's time: the test clock on memory, the machine's (and nats-server's) on JetStream. */
-function now(env: EngineEnv): number {
-  return env.clock?.now() ?? Date.now();
-}
-
-/** The WindshiftError `work` fails with. */
-async function failure(work: Promise<unknown>): Promise<WindshiftError> {
-  const err = await work.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
-}
-
-async function publishN(env: EngineEnv, subject: string, n: number, text = "e"): Promise<number[]> {
-  const ids: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ids.push((await env.events.publish(subject, TestEventSchema, { text: `${text}${i}` })).id);
-  }
-  return ids;
-}
-
-/**
- * The events stored in `stream`, oldest first, as [id, subject, text]: read
- * through a new consumer from the start once at least `atLeast` are there
- * (copies by sources arrive asynchronously on JetStream).
- */
+/** The events stored in `stream`, oldest first, as [id, subject, text], once at least `atLeast` are there. */
 async function stored(env: EngineEnv, stream: string, atLeast = 0): Promise<[number, string, string][]> {
-  const reader = await env.events.ensureConsumer(stream, { from: { start: true } });
-  const count = await env.eventually(
-    async () => {
-      const { pending } = await env.progress(stream, reader.name);
-      return pending >= atLeast && { pending };
-    },
-    { what: `${atLeast} events stored in ${stream}` },
-  );
-  const out: [number, string, string][] = [];
-  if (count.pending === 0) return out;
-  await using sub = await env.events.subscribe(stream, reader.name, { schema: TestEventSchema });
-  const it = sub[Symbol.asyncIterator]();
-  for (let i = 0; i < count.pending; i++) {
-    const event = await nextOf(it);
-    out.push([event.id, event.subject, event.data.text]);
-    await event.ack();
-  }
-  return out;
+  const events = await storedEvents(env, stream, { schema: TestEventSchema, atLeast });
+  return events.map((event) => [event.id, event.subject, event.data.text]);
 }
 
 /** Whether stream `name` exists: a consumer can be made on it (NOT_FOUND when it is missing). */
@@ -61,12 +19,6 @@ async function streamExists(env: EngineEnv, name: string): Promise<boolean> {
       throw err;
     },
   );
-}
-
-/** How many events `stream` holds now, counted by a new consumer from the start. */
-async function countStored(env: EngineEnv, stream: string): Promise<number> {
-  const reader = await env.events.ensureConsumer(stream, { from: { start: true } });
-  return (await env.progress(stream, reader.name)).pending;
 }
 
 describeEngines("ensureStream: configuration", (env) => {
@@ -178,7 +130,7 @@ describeEngines("ensureStream: configuration", (env) => {
     const other = uniqueName();
     await env.events.ensureStream(owner, { subjects: [`${owner}.>`] });
     for (const subjects of [[`${owner}.a`], [`${owner}.*`], [`${other}.x`, `${owner}.a.b`]]) {
-      const err = await failure(env.events.ensureStream(other, { subjects }));
+      const err = await windshiftError(env.events.ensureStream(other, { subjects }));
       expect(err.code).toBe(ErrorCode.Server);
       expect(err.message).toMatch(/overlap/i);
     }
@@ -200,7 +152,7 @@ describeEngines("ensureStream: sources", (env) => {
     const origin = uniqueName("origin");
     const copy = uniqueName("copy");
     await env.events.ensureStream(origin, { subjects: [`${origin}.>`] });
-    await publishN(env, `${origin}.a`, 3);
+    await publishN(env.events, `${origin}.a`, 3);
     const result = await env.events.ensureStream(copy, { sources: [{ stream: origin }] });
     expect(result.created).toBe(true);
     expect(result.config.subjects).toEqual([]);
@@ -247,7 +199,7 @@ describeEngines("ensureStream: sources", (env) => {
     await env.events.ensureStream(origin, { subjects: [`${origin}.>`] });
     await env.events.publish(`${origin}.a`, TestEventSchema, { text: "old" });
     await env.elapse(25);
-    const cutoff = new Date(now(env));
+    const cutoff = new Date(env.now());
     await env.elapse(25);
     await env.events.publish(`${origin}.a`, TestEventSchema, { text: "new1" });
     await env.events.publish(`${origin}.a`, TestEventSchema, { text: "new2" });
@@ -266,7 +218,7 @@ describeEngines("ensureStream: failures", (env) => {
   it("an update the engine refuses (changing storage) fails with SERVER and the reason", async () => {
     const s = uniqueName();
     await env.events.ensureStream(s, { subjects: [`${s}.>`] });
-    const err = await failure(env.events.ensureStream(s, { subjects: [`${s}.>`], storage: "memory" }));
+    const err = await windshiftError(env.events.ensureStream(s, { subjects: [`${s}.>`], storage: "memory" }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(isWindshiftError(err, ErrorCode.Server)).toBe(true);
     expect(err.message).toMatch(/storage type/i);
@@ -283,7 +235,7 @@ describeEngines("ensureStream: failures", (env) => {
       expect((await ensuring).config.replicas).toBe(3);
       expect(await streamExists(env, s)).toBe(true);
     } else {
-      const err = await failure(ensuring);
+      const err = await windshiftError(ensuring);
       expect(err.code).toBe(ErrorCode.Server);
       expect(err.message).toMatch(/replicas/i);
       expect(await streamExists(env, s)).toBe(false);
@@ -295,7 +247,7 @@ describeEngines("ensureStream: failures", (env) => {
     const ac = new AbortController();
     const reason = new Error("shutting down");
     ac.abort(reason);
-    const err = await failure(env.events.ensureStream(s, { subjects: [`${s}.>`], signal: ac.signal }));
+    const err = await windshiftError(env.events.ensureStream(s, { subjects: [`${s}.>`], signal: ac.signal }));
     expect(err.code).toBe(ErrorCode.Aborted);
     expect(err.cause).toBe(reason);
     expect(await streamExists(env, s)).toBe(false);
@@ -337,12 +289,12 @@ describeEngines("ensureStream: limits", (env) => {
   it("discardPolicy new with maxEvents refuses the next publish with SERVER", async () => {
     const s = uniqueName();
     await env.events.ensureStream(s, { subjects: [`${s}.>`], maxEvents: 2, discardPolicy: "new" });
-    await publishN(env, `${s}.a`, 2);
-    const err = await failure(env.events.publish(`${s}.a`, TestEventSchema, { text: "one too many" }));
+    await publishN(env.events, `${s}.a`, 2);
+    const err = await windshiftError(env.events.publish(`${s}.a`, TestEventSchema, { text: "one too many" }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/maximum messages/i);
     // Another subject is refused too: the limit is the stream's.
-    const other = await failure(env.events.publish(`${s}.b`, TestEventSchema, { text: "elsewhere" }));
+    const other = await windshiftError(env.events.publish(`${s}.b`, TestEventSchema, { text: "elsewhere" }));
     expect(other.code).toBe(ErrorCode.Server);
     expect(await stored(env, s)).toEqual([
       [1, `${s}.a`, "e0"],
@@ -363,7 +315,9 @@ describeEngines("ensureStream: limits", (env) => {
     await env.events.publish(`${s}.b`, TestEventSchema, { text: "b1" });
     const a2 = await env.events.publish(`${s}.a`, TestEventSchema, { text: "a2" });
     expect(a2.id).toBe(3);
-    expect((await failure(env.events.publish(`${s}.c`, TestEventSchema, { text: "c1" }))).code).toBe(ErrorCode.Server);
+    expect((await windshiftError(env.events.publish(`${s}.c`, TestEventSchema, { text: "c1" }))).code).toBe(
+      ErrorCode.Server,
+    );
     expect(await stored(env, s)).toEqual([
       [2, `${s}.b`, "b1"],
       [3, `${s}.a`, "a2"],
@@ -373,7 +327,7 @@ describeEngines("ensureStream: limits", (env) => {
   it("discardPolicy old with maxEvents drops the oldest events", async () => {
     const s = uniqueName();
     await env.events.ensureStream(s, { subjects: [`${s}.>`], maxEvents: 2 });
-    await publishN(env, `${s}.a`, 4);
+    await publishN(env.events, `${s}.a`, 4);
     expect(await stored(env, s)).toEqual([
       [3, `${s}.a`, "e2"],
       [4, `${s}.a`, "e3"],
@@ -389,7 +343,7 @@ describeEngines("ensureStream: limits", (env) => {
       discardNewPerSubject: true,
     });
     await env.events.publish(`${s}.a`, TestEventSchema, { text: "a1" });
-    const err = await failure(env.events.publish(`${s}.a`, TestEventSchema, { text: "a2" }));
+    const err = await windshiftError(env.events.publish(`${s}.a`, TestEventSchema, { text: "a2" }));
     expect(err.code).toBe(ErrorCode.Server);
     expect(err.message).toMatch(/maximum messages per subject/i);
     const b = await env.events.publish(`${s}.b`, TestEventSchema, { text: "b1" });
@@ -404,7 +358,7 @@ describeEngines("ensureStream: limits", (env) => {
     const s = uniqueName();
     // nats-server counts headers too, so leave room for windshift's.
     await env.events.ensureStream(s, { subjects: [`${s}.>`], maxEventSize: 1_024 });
-    const err = await failure(
+    const err = await windshiftError(
       env.events.publish(`${s}.a`, TestEventSchema, { blob: new Uint8Array(2_000).fill(1), text: "big" }),
     );
     expect(err.code).toBe(ErrorCode.Server);
@@ -452,12 +406,12 @@ describeEngines("ensureStream: limits", (env) => {
     const s = uniqueName();
     await env.events.ensureStream(s, { subjects: [`${s}.>`], maxAgeMs: 300, deduplicationWindowMs: 300 });
     const reader = await env.events.ensureConsumer(s, { name: "late", from: { start: true } });
-    const published = now(env);
+    const published = env.now();
     await env.events.publish(`${s}.a`, TestEventSchema, { text: "short-lived" });
     await env.elapse(100);
     expect((await env.progress(s, reader.name)).pending).toBe(1);
-    await env.eventually(async () => (await countStored(env, s)) === 0, { what: "the event to expire" });
-    expect(now(env) - published).toBeGreaterThanOrEqual(300);
+    await env.eventually(async () => (await storedCount(env, s)) === 0, { what: "the event to expire" });
+    expect(env.now() - published).toBeGreaterThanOrEqual(300);
     expect((await env.progress(s, reader.name)).pending).toBe(0);
     // A later event is delivered; the expired one is not.
     await env.events.publish(`${s}.a`, TestEventSchema, { text: "fresh" });
@@ -472,7 +426,7 @@ describeEngines("ensureStream: limits", (env) => {
     const windowMs = 500;
     await env.events.ensureStream(s, { subjects: [`${s}.>`], deduplicationWindowMs: windowMs });
     const key = uniqueName("key");
-    const start = now(env);
+    const start = env.now();
     const first = await env.events.publish(`${s}.a`, TestEventSchema, { text: "1" }, { idempotencyKey: key });
     const again = await env.events.publish(`${s}.a`, TestEventSchema, { text: "2" }, { idempotencyKey: key });
     expect(first).toEqual({ id: 1, stream: s, duplicate: false });
@@ -487,7 +441,7 @@ describeEngines("ensureStream: limits", (env) => {
       },
       { stepMs: 50, what: "the key to leave the window" },
     );
-    expect(now(env) - start).toBeGreaterThanOrEqual(windowMs);
+    expect(env.now() - start).toBeGreaterThanOrEqual(windowMs);
     expect(later).toEqual({ id: 2, stream: s, duplicate: false });
     expect(await stored(env, s)).toEqual([
       [1, `${s}.a`, "1"],

@@ -4,33 +4,12 @@ import { OtherEventSchema, type TestEvent, TestEventSchema } from "../../gen/win
 import {
   ErrorCode,
   type Event,
-  type Events,
   isWindshiftError,
   type Subscription,
   type SubscriptionStatus,
-  type WindshiftError,
 } from "../../src/index.js";
 import { describeEngines, expectQuiet, nextOf, streamWithWorker } from "./harness.js";
-
-async function publishN(events: Events, stream: string, n: number, subject = "a"): Promise<void> {
-  for (let i = 0; i < n; i++) {
-    await events.publish(`${stream}.${subject}`, TestEventSchema, { text: `e${i}`, number: BigInt(i) });
-  }
-}
-
-/** Awaits `work` (a promise, or a function that may throw or return one), which must fail with a WindshiftError. */
-async function windshiftError(work: Promise<unknown> | (() => unknown)): Promise<WindshiftError> {
-  let err: unknown;
-  try {
-    await (typeof work === "function" ? work() : work);
-  } catch (e) {
-    err = e;
-  }
-  if (!isWindshiftError(err)) {
-    throw new Error(`expected a WindshiftError, got ${err === undefined ? "success" : String(err)}`);
-  }
-  return err;
-}
+import { publishN, windshiftError } from "./support.js";
 
 function iter<T extends Event>(sub: Subscription & AsyncIterable<T>): AsyncIterator<T> {
   return sub[Symbol.asyncIterator]() as AsyncIterator<T>;
@@ -87,7 +66,7 @@ describeEngines("subscribe: decoding", (env) => {
 
   it("without schema or registry, data points to decode() and payload", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer);
     const ev = await nextOf(iter(sub));
     const err = await windshiftError(() => ev.data);
@@ -99,7 +78,7 @@ describeEngines("subscribe: decoding", (env) => {
 
   it("decode() of another type and an unknown registry type are INVALID_DATA", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await env.events.publish(`${stream}.o`, OtherEventSchema, { name: "o" });
     await using sub = await env.events.subscribe(stream, consumer, { registry: createRegistry(OtherEventSchema) });
     const it = iter(sub);
@@ -116,9 +95,9 @@ describeEngines("subscribe: decoding", (env) => {
 
   it("surfaces an event of another type as INVALID_DATA without breaking the loop; rejected permanently, it never comes back", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 500 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await env.events.publish(`${stream}.a`, OtherEventSchema, { name: "not a TestEvent" });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const it = iter(sub);
     const seen: string[] = [];
@@ -153,7 +132,7 @@ describeEngines("subscribe: iteration and closing", (env) => {
       }
       return "ended";
     })();
-    await publishN(env.events, stream, 2);
+    await publishN(env.events, `${stream}.a`, 2);
     await env.eventually(() => seen.length === 2, { what: "two events" });
     controller.abort();
     expect(await loop).toBe("ended");
@@ -169,7 +148,7 @@ describeEngines("subscribe: iteration and closing", (env) => {
 
   it("close() waits for handed-out events to be settled", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     const ev = await nextOf(iter(sub));
     let closed = false;
@@ -189,7 +168,7 @@ describeEngines("subscribe: iteration and closing", (env) => {
 
   it("leaving the loop does not wait: an event taken out of it can still be acked", async () => {
     const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     let kept: Event<TestEvent> | undefined;
     for await (const ev of sub) {
@@ -206,7 +185,7 @@ describeEngines("subscribe: iteration and closing", (env) => {
 
   it("a throw inside the loop closes the subscription", async () => {
     const { stream, consumer } = await streamWithWorker(env.events);
-    await publishN(env.events, stream, 1);
+    await publishN(env.events, `${stream}.a`, 1);
     const sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema });
     await expect(
       (async () => {

@@ -21,7 +21,8 @@ import { type ClientOptions, ErrorCode, type Events, handle } from "../../src/in
 import { VERSION } from "../../src/internal/version.js";
 import { recordingLogger } from "../log.js";
 import { useStackContextManager } from "../otel-context.js";
-import { describeEngines, type EngineEnv, type EngineName, nextOf, uniqueName } from "./harness.js";
+import { describeEngines, type EngineName, nextOf, uniqueName } from "./harness.js";
+import { until } from "./support.js";
 
 // Spans and metrics per the OpenTelemetry messaging conventions, the same on
 // every engine but for what names the engine: `messaging.system`, and the
@@ -88,17 +89,6 @@ async function metric(name: string): Promise<{ unit: string; points: DataPoint<n
     }
   }
   return { unit: "", points: [] };
-}
-
-/** Awaits `work`, letting the engine's time pass meanwhile (it may wait on the test clock). */
-async function whileTimePasses<T>(env: EngineEnv, work: Promise<T>, what: string): Promise<T> {
-  let done = false;
-  const watched = work.finally(() => {
-    done = true;
-  });
-  watched.catch(() => {});
-  await env.eventually(() => done, { what });
-  return watched;
 }
 
 describeEngines("telemetry", (env) => {
@@ -271,7 +261,7 @@ describeEngines("telemetry", (env) => {
         what: "a retry",
       });
       await events.ensureStream(late, { subjects: [`${late}.>`] });
-      await whileTimePasses(env, pending, "the retried publish");
+      await until(env, pending, "the retried publish");
       const retried = span(`send ${late}.a`);
       expect(retried.status.code).toBe(SpanStatusCode.UNSET);
       expect(retried.attributes["error.type"]).toBeUndefined();
@@ -302,7 +292,7 @@ describeEngines("telemetry", (env) => {
       });
       const first = await nextOf(sub[Symbol.asyncIterator]());
       await first.ack();
-      await whileTimePasses(env, sub.close(), "the subscription to close");
+      await until(env, sub.close(), "the subscription to close");
       expect(spans().filter((s) => s.name.startsWith("process ")).length).toBe(1);
     });
 
@@ -415,7 +405,7 @@ describeEngines("telemetry", (env) => {
         { backoff: { initialDelayMs: 10 } },
       );
       await env.eventually(() => processor.stats.acked === 1, { what: "the second attempt to succeed" });
-      await whileTimePasses(env, processor.close(), "the processor to close");
+      await until(env, processor.close(), "the processor to close");
       const processing = spans().filter((s) => s.name === `process ${stream}.a`);
       expect(processing).toHaveLength(2);
       const [failed, succeeded] = processing as [ReadableSpan, ReadableSpan];

@@ -1,142 +1,21 @@
 import { describe, expect, it } from "vitest";
-import type {
-  ConsumerConfig,
-  Delivery,
-  Engine,
-  Feed,
-  FeedSink,
-  OutgoingEvent,
-  StreamConfig,
-} from "../../src/engines/engine.js";
+import type { ConsumerConfig, Delivery } from "../../src/engines/engine.js";
 import { createMemoryEngine } from "../../src/engines/memory/engine.js";
-import { isWindshiftError, type WindshiftError } from "../../src/errors.js";
 import type { Clock } from "../../src/internal/clock.js";
-import { createTestClock, type TestClock } from "../../src/testing/test-clock.js";
+import { createTestClock } from "../../src/testing/test-clock.js";
+import {
+  append,
+  consumerConfig,
+  failure,
+  quiet,
+  Sink,
+  START,
+  setup,
+  streamConfig,
+  subscribe,
+  until,
+} from "./engine-support.js";
 
-const START = Date.UTC(2030, 0, 1);
-
-function setup(): { clock: TestClock; engine: Engine } {
-  const clock = createTestClock({ now: START });
-  return { clock, engine: createMemoryEngine({ clock }) };
-}
-
-function streamConfig(name: string, overrides: Partial<StreamConfig> = {}): StreamConfig {
-  return {
-    name,
-    subjects: [`${name}.>`],
-    maxAgeMs: undefined,
-    maxEvents: undefined,
-    maxEventsPerSubject: undefined,
-    maxBytes: undefined,
-    maxEventSize: undefined,
-    discardPolicy: "old",
-    discardNewPerSubject: false,
-    storage: "file",
-    replicas: 1,
-    deduplicationWindowMs: 120_000,
-    sources: [],
-    ...overrides,
-  };
-}
-
-function consumerConfig(overrides: Partial<ConsumerConfig> = {}): ConsumerConfig {
-  return {
-    name: "c",
-    subjects: [],
-    from: { kind: "start" },
-    processingTimeoutMs: 30_000,
-    maxDeliveryAttempts: undefined,
-    inactiveThresholdMs: undefined,
-    maxUnsettledEvents: 1_000,
-    ...overrides,
-  };
-}
-
-async function append(engine: Engine, subject: string, overrides: Partial<OutgoingEvent> = {}): Promise<number> {
-  const event: OutgoingEvent = {
-    subject,
-    payload: new Uint8Array(0),
-    headers: [],
-    idempotencyKey: undefined,
-    expectedLastId: undefined,
-    expectedLastSubjectId: undefined,
-    ...overrides,
-  };
-  return (await engine.append(event, { timeoutMs: 5_000, signal: undefined })).id;
-}
-
-/** A sink buffering deliveries until the test takes them, as a subscription's reader would. */
-class Sink implements FeedSink {
-  readonly got: Delivery[] = [];
-  buffer: Delivery[] = [];
-  failure: WindshiftError | undefined;
-  hasEnded = false;
-  /** The deepest the buffer ever was. */
-  deepest = 0;
-  /** Calls of any sink method. */
-  calls = 0;
-  feed: Feed | undefined;
-
-  buffered(): number {
-    this.calls++;
-    return this.buffer.length;
-  }
-  deliver(delivery: Delivery): void {
-    this.calls++;
-    this.got.push(delivery);
-    this.buffer.push(delivery);
-    this.deepest = Math.max(this.deepest, this.buffer.length);
-  }
-  fail(error: WindshiftError): void {
-    this.calls++;
-    this.failure = error;
-  }
-  ended(): void {
-    this.calls++;
-    this.hasEnded = true;
-  }
-  report(): void {}
-  ids(): number[] {
-    return this.got.map((d) => d.id);
-  }
-  /** Hands out what is buffered, as a reader would, and asks for more. */
-  take(count = this.buffer.length): Delivery[] {
-    const taken = this.buffer.splice(0, count);
-    this.feed?.pull();
-    return taken;
-  }
-}
-
-function subscribe(engine: Engine, stream: string, consumer: string, limit = 100): Sink {
-  const sink = new Sink();
-  sink.feed = engine.consume(stream, consumer, sink, { limit });
-  return sink;
-}
-
-/** Lets the event loop turn until `condition` holds; fails after a bounded number of turns. */
-async function until(condition: () => boolean, what = "condition"): Promise<void> {
-  for (let turn = 0; turn < 50; turn++) {
-    if (condition()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`not reached after 50 turns: ${what}`);
-}
-
-/** Lets deliveries that are coming arrive (for asserting that nothing more came). */
-async function quiet(): Promise<void> {
-  for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-async function failure(promise: Promise<unknown>): Promise<WindshiftError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
-}
-
-/** A stream "s" with `count` events on "s.x" and a durable "c" with `config`, subscribed with `limit`. */
 async function fixture(count: number, config: Partial<ConsumerConfig> = {}, limit = 100) {
   const { engine, clock } = setup();
   await engine.ensureStream(streamConfig("s"), undefined);

@@ -1,25 +1,15 @@
 import { describe, expect, it } from "vitest";
 import type { Engine, KeyValue } from "../../src/engines/engine.js";
 import { createMemoryEngine } from "../../src/engines/memory/engine.js";
-import { isWindshiftError, type WindshiftError } from "../../src/errors.js";
 import { createTestClock, type TestClock } from "../../src/testing/test-clock.js";
+import { failure, START } from "./engine-support.js";
 
-const START = Date.UTC(2030, 0, 1);
 const bytes = (text: string) => new TextEncoder().encode(text);
 
 async function setup(ttlMs = 0): Promise<{ clock: TestClock; engine: Engine; kv: KeyValue }> {
   const clock = createTestClock({ now: START });
   const engine = createMemoryEngine({ clock });
   return { clock, engine, kv: await engine.keyValue("bucket", { ttlMs, replicas: 1 }, undefined) };
-}
-
-async function failure(promise: Promise<unknown>): Promise<WindshiftError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
 }
 
 describe("memory engine: key-value", () => {

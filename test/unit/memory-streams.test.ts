@@ -1,52 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { Engine, OutgoingEvent, StoredEvent, StreamConfig } from "../../src/engines/engine.js";
+import type { Engine, StoredEvent } from "../../src/engines/engine.js";
 import { createMemoryEngine } from "../../src/engines/memory/engine.js";
-import { isWindshiftError, type WindshiftError } from "../../src/errors.js";
-import { createTestClock, type TestClock } from "../../src/testing/test-clock.js";
+import { createTestClock } from "../../src/testing/test-clock.js";
+import { append, failure, outgoing, START, setup, streamConfig } from "./engine-support.js";
 
-const START = Date.UTC(2030, 0, 1);
 const APPEND = { timeoutMs: 5_000, signal: undefined };
-const text = new TextEncoder();
-
-function setup(): { clock: TestClock; engine: Engine } {
-  const clock = createTestClock({ now: START });
-  return { clock, engine: createMemoryEngine({ clock }) };
-}
-
-function streamConfig(name: string, overrides: Partial<StreamConfig> = {}): StreamConfig {
-  return {
-    name,
-    subjects: [`${name}.>`],
-    maxAgeMs: undefined,
-    maxEvents: undefined,
-    maxEventsPerSubject: undefined,
-    maxBytes: undefined,
-    maxEventSize: undefined,
-    discardPolicy: "old",
-    discardNewPerSubject: false,
-    storage: "file",
-    replicas: 1,
-    deduplicationWindowMs: 120_000,
-    sources: [],
-    ...overrides,
-  };
-}
-
-function outgoing(subject: string, overrides: Partial<OutgoingEvent> = {}): OutgoingEvent {
-  return {
-    subject,
-    payload: text.encode(subject),
-    headers: [],
-    idempotencyKey: undefined,
-    expectedLastId: undefined,
-    expectedLastSubjectId: undefined,
-    ...overrides,
-  };
-}
-
-async function append(engine: Engine, subject: string, overrides: Partial<OutgoingEvent> = {}): Promise<number> {
-  return (await engine.append(outgoing(subject, overrides), APPEND)).id;
-}
 
 async function readAll(engine: Engine, stream: string, subject?: string): Promise<StoredEvent[]> {
   const out: StoredEvent[] = [];
@@ -56,16 +14,6 @@ async function readAll(engine: Engine, stream: string, subject?: string): Promis
 
 async function ids(engine: Engine, stream: string, subject?: string): Promise<number[]> {
   return (await readAll(engine, stream, subject)).map((e) => e.id);
-}
-
-/** The WindshiftError `promise` rejects with. */
-async function failure(promise: Promise<unknown>): Promise<WindshiftError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  if (!isWindshiftError(err)) throw new Error(`expected a WindshiftError, got ${String(err)}`);
-  return err;
 }
 
 describe("memory engine: streams", () => {

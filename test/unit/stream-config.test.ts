@@ -1,24 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { describeStream, resolveStreamConfig, type StreamOptions } from "../../src/client/streams.js";
-import type { StreamConfig } from "../../src/engines/engine.js";
+import { streamConfig } from "./engine-support.js";
 import { validationAt } from "./expect-error.js";
 
 const TIME = new Date("2030-01-02T03:04:05.000Z");
 
 /** What a stream resolves to with nothing but its subjects given. */
-const DEFAULTS: Omit<StreamConfig, "name" | "subjects"> = {
-  maxAgeMs: undefined,
-  maxEvents: undefined,
-  maxEventsPerSubject: undefined,
-  maxBytes: undefined,
-  maxEventSize: undefined,
-  discardPolicy: "old",
-  discardNewPerSubject: false,
-  storage: "file",
-  replicas: 1,
-  deduplicationWindowMs: 120_000,
-  sources: [],
-};
+const { name: _name, subjects: _subjects, ...DEFAULTS } = streamConfig("defaults");
 
 describe("resolveStreamConfig", () => {
   it("fills every default", () => {
