@@ -94,9 +94,15 @@ export function measureTelemetryCost(iterations: number, batches: number): Telem
     return a;
   };
 
+  // With no SDK, tracing() says yes once a second, and the next span started
+  // (a no-op one) tells it there is still none: the product does the same.
+  const probe = (): void => {
+    if (t.tracing()) t.startSpan("probe", {}, context.active()).end();
+  };
+
   const publishPath = (): unknown => {
     const parent = context.active();
-    const traced = t.tracing();
+    probe();
     const headers: [string, string][] = [
       [Headers.DataType, typeName],
       [Headers.PublishedTime, published],
@@ -106,19 +112,19 @@ export function measureTelemetryCost(iterations: number, batches: number): Telem
     const metricAttributes = t.publishAttributes("bench", undefined);
     t.sent.add(1, metricAttributes);
     t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
-    return traced;
+    return headers;
   };
 
   const processPath = (): { context: Context; handedOutAt: number } => {
     const producer = extractTraceContext(lookup);
-    if (t.tracing()) throw new Error("unreachable");
+    probe();
     const handedOutAt = performance.now();
     t.consumed.add(1, settleBase);
     return { context: producer, handedOutAt };
   };
 
   const settlePath = (event: { context: Context; handedOutAt: number }): void => {
-    if (t.tracing()) throw new Error("unreachable");
+    probe();
     t.operationDuration.record(0, settleAttrs("ack"));
     t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
   };

@@ -1,8 +1,9 @@
 import { type Attributes, type Span, SpanKind } from "@opentelemetry/api";
 import type { Delivery, SettleKind } from "../engines/engine.js";
 import { ErrorCode, WindshiftError } from "../errors.js";
+import { abortError } from "../internal/abort.js";
 import { type Clock, every, type Ticker, waitAtMost } from "../internal/clock.js";
-import { type Retry, withRetry } from "../internal/retry.js";
+import { type Retry, retryAfter } from "../internal/retry.js";
 import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan } from "../telemetry/spans.js";
@@ -162,15 +163,25 @@ export class Settler {
     try {
       if (this.#settings.confirmAcks) {
         const { timeoutMs, signal } = settings;
-        await withRetry(() => event.delivery.confirm(kind, delayMs, timeoutMs, signal), settings.retry, {
-          clock: this.clock,
-          signal,
-          shouldRetry: (err) => !(err instanceof WindshiftError && err.code === ErrorCode.Closed),
-          onRetry: (err, n) => {
-            span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) });
-            this.#rt.logger.debug(`${operation} failed, retrying`, { id: event.id, attempt: n, error: String(err) });
-          },
-        });
+        if (signal?.aborted) throw abortError(signal);
+        const attempt = () => event.delivery.confirm(kind, delayMs, timeoutMs, signal);
+        const first = this.clock.now();
+        // The first attempt goes out directly; the retry machinery comes in only when it fails.
+        await attempt().catch((err: unknown) =>
+          retryAfter(
+            err,
+            { work: attempt, retry: settings.retry, started: first },
+            {
+              clock: this.clock,
+              signal,
+              shouldRetry: (e) => !(e instanceof WindshiftError && e.code === ErrorCode.Closed),
+              onRetry: (e, n) => {
+                span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(e) });
+                this.#rt.logger.debug(`${operation} failed, retrying`, { id: event.id, attempt: n, error: String(e) });
+              },
+            },
+          ),
+        );
       } else {
         // Fire-and-forget fails only on a closed connection, which no retry mends.
         event.delivery.send(kind, delayMs);

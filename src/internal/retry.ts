@@ -108,26 +108,43 @@ export async function withRetry<T>(
   retry: Retry | undefined,
   control: RetryControl,
 ): Promise<T> {
-  const { clock, signal } = control;
+  const { signal } = control;
   if (signal?.aborted) throw abortError(signal);
-  if (retry === undefined) {
-    try {
-      return await work(1);
-    } catch (err) {
-      if (signal?.aborted) throw abortError(signal);
-      throw err;
-    }
+  const started = control.clock.now();
+  try {
+    return await work(1);
+  } catch (err) {
+    return retryAfter(err, { work, retry, started }, control);
   }
-  const started = clock.now();
+}
+
+/** A first attempt that failed: what {@link retryAfter} needs to go on. */
+export interface FirstAttempt<T> {
+  readonly work: (attempt: number) => Promise<T>;
+  readonly retry: Retry | undefined;
+  /** When the first attempt started, on the control's clock. */
+  readonly started: number;
+}
+
+/**
+ * Goes on after a first attempt failed with `failure`, as {@link withRetry}
+ * would have: for hot paths that make the first attempt themselves, without
+ * the retry machinery, and need it only when that attempt fails.
+ */
+export async function retryAfter<T>(failure: unknown, first: FirstAttempt<T>, control: RetryControl): Promise<T> {
+  const { clock, signal } = control;
+  const { work, retry, started } = first;
   for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw abortError(signal);
+    if (retry === undefined) throw failure;
+    const left = retry.maxElapsedMs - (clock.now() - started);
+    if (attempt >= retry.maxAttempts || left <= 0 || !(control.shouldRetry?.(failure) ?? true)) throw failure;
+    control.onRetry?.(failure, attempt);
+    await sleep(clock, Math.min(backoffDelay(retry, attempt, Math.random()), left), signal);
     try {
-      return await work(attempt);
+      return await work(attempt + 1);
     } catch (err) {
-      if (signal?.aborted) throw abortError(signal);
-      const left = retry.maxElapsedMs - (clock.now() - started);
-      if (attempt >= retry.maxAttempts || left <= 0 || !(control.shouldRetry?.(err) ?? true)) throw err;
-      control.onRetry?.(err, attempt);
-      await sleep(clock, Math.min(backoffDelay(retry, attempt, Math.random()), left), signal);
+      failure = err;
     }
   }
 }

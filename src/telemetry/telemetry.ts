@@ -70,9 +70,17 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
   const meter = (settings.meterProvider ?? metrics.getMeterProvider()).getMeter(NAME, VERSION);
   const histogram = (name: string, description: string) =>
     meter.createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: DURATION_BUCKETS } });
-  // Whether spans go anywhere: unknown until the first span shows it.
+  // Whether spans go anywhere: unknown until the first span shows it. While
+  // they go nowhere, a timer on the engine's clock (not a clock read per
+  // call: tracing() is asked several times per event) says when to look again.
   let spans: "unknown" | "on" | "off" = "unknown";
-  let checkedAt = Number.NEGATIVE_INFINITY;
+  let lookAgain = false;
+  const recheckLater = (): void => {
+    lookAgain = false;
+    engine.clock.setTimeout(() => {
+      lookAgain = true;
+    }, RECHECK_MS);
+  };
   let factsFor: object | undefined;
   let connection: Attributes = {};
   let publishCache = new Map<string, Attributes>();
@@ -97,8 +105,7 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
     ),
     processDuration: histogram("messaging.process.duration", "Duration of processing operation."),
     tracing() {
-      // On the engine's clock, so that a test clock decides when to look again too.
-      return spans !== "off" || engine.clock.now() - checkedAt >= RECHECK_MS;
+      return spans !== "off" || lookAgain;
     },
     startSpan(name, options, parent) {
       const span = tracer.startSpan(name, options, parent);
@@ -109,7 +116,7 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
         const own = span.spanContext();
         const inherited = !isSpanContextValid(own) || own.spanId === trace.getSpanContext(parent)?.spanId;
         spans = span.isRecording() || !inherited ? "on" : "off";
-        checkedAt = engine.clock.now();
+        if (spans === "off") recheckLater();
       }
       return span;
     },

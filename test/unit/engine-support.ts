@@ -61,11 +61,13 @@ export function consumerConfig(overrides: Partial<ConsumerConfig> = {}): Consume
   };
 }
 
-/** An event to append: an empty payload, no headers, no checks. */
+const text = new TextEncoder();
+
+/** An event to append: its subject as the payload, no headers, no checks. */
 export function outgoing(subject: string, overrides: Partial<OutgoingEvent> = {}): OutgoingEvent {
   return {
     subject,
-    payload: new Uint8Array(0),
+    payload: text.encode(subject),
     headers: [],
     idempotencyKey: undefined,
     expectedLastId: undefined,

@@ -15,20 +15,26 @@ export interface DeliveryInfo {
 
 /** A message's delivery facts, or `undefined` when it is not a JetStream delivery. */
 export function deliveryFacts(msg: Msg): DeliveryFacts | undefined {
-  const info = msg.reply === undefined ? undefined : parseDelivery(msg.reply);
-  if (info === undefined) return undefined;
-  return {
-    id: info.streamSequence,
-    subject: msg.subject,
-    stream: info.stream,
-    consumer: info.consumer,
-    deliveryAttempt: info.deliveryCount,
-    payload: msg.data,
-  };
+  return msg.reply === undefined ? undefined : parseReply(msg.reply, msg);
 }
 
 /** Parses `$JS.ACK.[domain.hash.]stream.consumer.delivered.sseq.dseq.ts.pending[.token]`. */
 export function parseDelivery(reply: string): DeliveryInfo | undefined {
+  const facts = parseReply(reply, undefined);
+  return facts === undefined
+    ? undefined
+    : {
+        stream: facts.stream,
+        consumer: facts.consumer,
+        deliveryCount: facts.deliveryAttempt,
+        streamSequence: facts.id,
+      };
+}
+
+const NO_PAYLOAD = new Uint8Array(0);
+
+/** The facts of a reply subject, with `msg`'s subject and payload when given (one object per delivery). */
+function parseReply(reply: string, msg: Msg | undefined): DeliveryFacts | undefined {
   if (!reply.startsWith("$JS.ACK.")) return undefined;
   // Token boundaries, found without splitting the whole subject into strings.
   const dots: number[] = [];
@@ -37,10 +43,17 @@ export function parseDelivery(reply: string): DeliveryInfo | undefined {
   const o = tokens === 9 ? 2 : tokens >= 11 ? 4 : -1;
   if (o < 0) return undefined;
   const token = (n: number): string => reply.slice((dots[n - 1] as number) + 1, dots[n] ?? reply.length);
-  const deliveryCount = count(token(o + 2));
-  const streamSequence = count(token(o + 3));
-  if (deliveryCount === undefined || streamSequence === undefined) return undefined;
-  return { stream: token(o), consumer: token(o + 1), deliveryCount, streamSequence };
+  const deliveryAttempt = count(token(o + 2));
+  const id = count(token(o + 3));
+  if (deliveryAttempt === undefined || id === undefined) return undefined;
+  return {
+    id,
+    subject: msg?.subject ?? "",
+    stream: token(o),
+    consumer: token(o + 1),
+    deliveryAttempt,
+    payload: msg?.data ?? NO_PAYLOAD,
+  };
 }
 
 /** A reply-subject token as a count: digits only (no sign, hex or blank), a safe integer. */

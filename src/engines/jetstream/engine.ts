@@ -37,7 +37,10 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
   let publishes: Requester | undefined;
   let confirms: Requester | undefined;
   let facts: ConnectionFacts | undefined;
-  let factsFor = "";
+  // A reconnect may land on another server, with another client id.
+  const watching = watchServer(nc, () => {
+    facts = undefined;
+  });
   // checkAPI: false saves a round trip; the first real call reports problems.
   const jsm = (): Promise<JetStreamManager> => {
     manager ??= jetstreamManager(nc, { checkAPI: false });
@@ -73,16 +76,19 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
   return {
     clock: realClock,
     connection() {
-      let server = "";
-      try {
-        server = nc.getServer();
-      } catch {
-        // Not connected right now: report what we have.
-      }
-      // The client id arrives with the server's INFO: look again until it has.
-      if (facts === undefined || server !== factsFor || (facts.clientId === undefined && nc.info !== undefined)) {
-        factsFor = server;
-        facts = Object.freeze(connectionFacts(nc, server));
+      // Asked several times per event for metric attributes: read the
+      // connection only when it may have changed (see watchServer).
+      if (facts === undefined) {
+        let server = "";
+        try {
+          server = nc.getServer();
+        } catch {
+          // Not connected right now: report what we have, and look again next time.
+        }
+        const fresh = Object.freeze(connectionFacts(nc, server));
+        // The client id arrives with the server's INFO: keep looking until it has.
+        if (server !== "" && fresh.clientId !== undefined) facts = fresh;
+        return fresh;
       }
       return facts;
     },
@@ -169,11 +175,21 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
       );
     },
     async close() {
+      watching.stop();
       settlements.flush();
       publishes?.close();
       confirms?.close();
     },
   };
+}
+
+/** Calls `changed` after every reconnect, until stopped. */
+function watchServer(nc: NatsConnection, changed: () => void): { stop(): void } {
+  const status = nc.status();
+  void (async () => {
+    for await (const s of status) if (s.type === "reconnect") changed();
+  })().catch(() => {});
+  return status as unknown as { stop(): void };
 }
 
 function connectionFacts(nc: NatsConnection, server: string): ConnectionFacts {
