@@ -63,9 +63,12 @@ export function assertNoSdkRegistered(): void {
 export function measureTelemetryCost(iterations: number, batches: number): TelemetryCost {
   assertNoSdkRegistered();
   // What the telemetry reads of an engine: its connection facts and its clock.
-  const engine = { connection: () => FACTS, clock: { now: () => Date.now() } } as unknown as Parameters<
-    typeof createTelemetry
-  >[0];
+  const clock = {
+    now: () => Date.now(),
+    setTimeout: (callback: () => void, ms: number) => setTimeout(callback, ms).unref(),
+    clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+  };
+  const engine = { connection: () => FACTS, clock } as unknown as Parameters<typeof createTelemetry>[0];
   const t = createTelemetry(engine, {
     tracerProvider: undefined,
     meterProvider: undefined,
