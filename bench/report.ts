@@ -160,15 +160,15 @@ export function formatReport(report: BenchReport): string {
       ["path", "ns/op fresh", "ns/op after", "share of windshift's (no SDK) per-event time"],
       [
         [
-          "publish: inject, metrics",
+          "publish: inject (metrics: SDK only)",
           fixed(f.publishNs, 0),
           fixed(a.publishNs, 0),
           [pct(t.publish64Percent, "publish-64"), pct(t.publishAwaitedPercent, "an awaited publish (p50)")]
             .filter(Boolean)
             .join(", "),
         ],
-        ["process: extract, counter", fixed(f.processNs, 0), fixed(a.processNs, 0), ""],
-        ["settle: histograms", fixed(f.settleNs, 0), fixed(a.settleNs, 0), ""],
+        ["process: extract (counter: SDK only)", fixed(f.processNs, 0), fixed(a.processNs, 0), ""],
+        ["settle (histograms: SDK only)", fixed(f.settleNs, 0), fixed(a.settleNs, 0), ""],
         [
           "consume = process + settle",
           fixed(f.consumeNs, 0),

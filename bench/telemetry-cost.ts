@@ -13,8 +13,8 @@
  * - settle: the fire-and-forget `ack()` in src/consume/event.ts
  *   (`Settler.sendNow`) and `endProcessing()`: the metrics.
  *
- * With no SDK, no span objects or span attributes are made; metrics go to the
- * API's no-op instruments with cached attributes. Keep this in step with
+ * With no SDK, no span objects, span attributes or metric calls are made
+ * (`metering` is false for the API's no-op meter). Keep this in step with
  * those files when they change.
  *
  * @module
@@ -111,25 +111,29 @@ export function measureTelemetryCost(iterations: number, batches: number): Telem
       [Headers.PublishedTime, published],
     ];
     injectTraceContext(parent, headers);
-    const started = performance.now();
-    const metricAttributes = t.publishAttributes("bench", undefined);
-    t.sent.add(1, metricAttributes);
-    t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
+    if (t.metering) {
+      const started = performance.now();
+      const metricAttributes = t.publishAttributes("bench", undefined);
+      t.sent.add(1, metricAttributes);
+      t.operationDuration.record((performance.now() - started) / 1000, metricAttributes);
+    }
     return headers;
   };
 
   const processPath = (): { context: Context; handedOutAt: number } => {
     const producer = extractTraceContext(lookup);
     probe();
-    const handedOutAt = performance.now();
-    t.consumed.add(1, settleBase);
+    const handedOutAt = t.metering ? performance.now() : 0;
+    if (t.metering) t.consumed.add(1, settleBase);
     return { context: producer, handedOutAt };
   };
 
   const settlePath = (event: { context: Context; handedOutAt: number }): void => {
     probe();
-    t.operationDuration.record(0, settleAttrs("ack"));
-    t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
+    if (t.metering) {
+      t.operationDuration.record(0, settleAttrs("ack"));
+      t.processDuration.record((performance.now() - event.handedOutAt) / 1000, settleBase);
+    }
   };
 
   // Events are processed ahead of time so that the settle loop times settling alone.

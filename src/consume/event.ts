@@ -96,7 +96,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   readonly context: Context;
   /** The settler's tick in which the engine last heard of this event (delivery or ping). */
   touchedTick: number;
-  /** When it was handed out, `performance.now()`, for the processing duration. */
+  /** When it was handed out, `performance.now()`, for the processing duration (0 when not metering). */
   readonly handedOutAt: number;
   readonly #span: Span | undefined;
   readonly #settler: Settler;
@@ -123,7 +123,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     this.#settler = settler;
     this.#decoder = decoder;
     this.touchedTick = settler.ticks;
-    this.handedOutAt = performance.now();
+    this.handedOutAt = settler.metering ? performance.now() : 0;
   }
 
   get id(): number {

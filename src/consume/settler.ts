@@ -42,6 +42,8 @@ const OPERATION: Readonly<Record<SettleKind, SettleOperation>> = {
 export class Settler {
   readonly clock: Clock;
   readonly retry: Retry | undefined;
+  /** Whether metrics go anywhere (see `Telemetry.metering`). */
+  readonly metering: boolean;
   /** How an ack or ping without options is sent. */
   readonly defaults: SettleSettings;
   readonly #rt: Runtime;
@@ -61,6 +63,7 @@ export class Settler {
   constructor(rt: Runtime, settings: SettlerSettings, buffered: () => Iterable<Delivery>) {
     this.#rt = rt;
     this.clock = rt.clock;
+    this.metering = rt.telemetry.metering;
     this.retry = settings.retry;
     this.defaults = Object.freeze({
       retry: settings.retry,
@@ -101,7 +104,7 @@ export class Settler {
   track(event: EventImpl): void {
     this.#inFlight.get(event.id)?.endProcessing();
     this.#inFlight.set(event.id, event);
-    this.#rt.telemetry.consumed.add(1, this.metricAttributes());
+    if (this.metering) this.#rt.telemetry.consumed.add(1, this.metricAttributes());
   }
 
   /** A settled (or taken back) event. */
@@ -148,17 +151,20 @@ export class Settler {
     try {
       event.delivery.send(kind);
     } catch (err) {
-      this.#rt.telemetry.operationDuration.record(0, this.settleAttributes(OPERATION[kind], errorType(err)));
+      if (this.metering) {
+        this.#rt.telemetry.operationDuration.record(0, this.settleAttributes(OPERATION[kind], errorType(err)));
+      }
       throw err;
     }
-    this.#rt.telemetry.operationDuration.record(0, this.settleAttributes(OPERATION[kind], undefined));
+    if (this.metering)
+      this.#rt.telemetry.operationDuration.record(0, this.settleAttributes(OPERATION[kind], undefined));
   }
 
   /** Sends a settlement: confirmed and retried, or fire-and-forget, inside a settle span. */
   async settle(event: EventImpl, kind: SettleKind, delayMs: number, settings: SettleSettings): Promise<void> {
     const operation = OPERATION[kind];
     const span = this.#startSpan(event, operation);
-    const started = performance.now();
+    const started = this.metering ? performance.now() : 0;
     let failure: unknown;
     try {
       if (this.#settings.confirmAcks) {
@@ -192,15 +198,18 @@ export class Settler {
       throw err;
     } finally {
       span?.end();
-      this.#rt.telemetry.operationDuration.record(
-        (performance.now() - started) / 1000,
-        this.settleAttributes(operation, failure === undefined ? undefined : errorType(failure)),
-      );
+      if (this.metering) {
+        this.#rt.telemetry.operationDuration.record(
+          (performance.now() - started) / 1000,
+          this.settleAttributes(operation, failure === undefined ? undefined : errorType(failure)),
+        );
+      }
     }
   }
 
   /** Records how long an event was processed (handed out until settled or let go). */
   recordProcessing(handedOutAt: number): void {
+    if (!this.metering) return;
     this.#rt.telemetry.processDuration.record((performance.now() - handedOutAt) / 1000, this.metricAttributes());
   }
 

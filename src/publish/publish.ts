@@ -156,11 +156,13 @@ export async function publish<Desc extends DescMessage>(
   }
   if (!userTraceParent) injectTraceContext(span === undefined ? parent : trace.setSpan(parent, span), headers);
 
-  const started = performance.now();
-  const finish = (attributes: Attributes): void => {
+  const started = t.metering ? performance.now() : 0;
+  const finish = (attributes: () => Attributes): void => {
     span?.end();
-    t.sent.add(1, attributes);
-    t.operationDuration.record(secondsSince(started), attributes);
+    if (!t.metering) return;
+    const attrs = attributes();
+    t.sent.add(1, attrs);
+    t.operationDuration.record(secondsSince(started), attrs);
   };
   try {
     const published = await send(
@@ -186,11 +188,11 @@ export async function publish<Desc extends DescMessage>(
       span.setAttribute(Attr.Stream, published.stream);
       if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
     }
-    finish(t.publishAttributes(published.stream, undefined));
+    finish(() => t.publishAttributes(published.stream, undefined));
     return published;
   } catch (err) {
     if (span !== undefined) failSpan(span, err);
-    finish(t.publishAttributes(undefined, errorType(err)));
+    finish(() => t.publishAttributes(undefined, errorType(err)));
     throw err;
   }
 }

@@ -2,6 +2,7 @@ import {
   type Attributes,
   type Context,
   type Counter,
+  createNoopMeter,
   type Histogram,
   isSpanContextValid,
   type MeterProvider,
@@ -33,6 +34,15 @@ export interface Telemetry {
   readonly consumed: Counter;
   readonly operationDuration: Histogram;
   readonly processDuration: Histogram;
+  /**
+   * Whether metrics go anywhere: false only when the meter is the API's own
+   * no-op meter (`createNoopMeter()`), which the global provider hands out
+   * until an SDK is registered. Then windshift skips the clock readings and
+   * attribute lookups that recording would need. Decided once: the metrics
+   * API has no proxy, so a meter taken before an SDK is registered stays a
+   * no-op.
+   */
+  readonly metering: boolean;
   /** `messaging.system`, `messaging.client.id`, `server.address` and `server.port`; the same object until they change. */
   connection(): Attributes;
   /**
@@ -58,9 +68,8 @@ export interface TelemetrySettings {
 
 /**
  * Creates the tracer and instruments. With no SDK registered they are the
- * API's no-ops: metrics are recorded into them regardless (attributes are
- * cached, so that costs a function call), and spans are skipped (see
- * {@link Telemetry.tracing}).
+ * API's no-ops, and windshift does no work for them: no metric recording
+ * (see {@link Telemetry.metering}), no spans (see {@link Telemetry.tracing}).
  *
  * The metrics API has no proxy: instruments bind to the meter provider that
  * is global when the client is created, so register the SDK first.
@@ -68,6 +77,7 @@ export interface TelemetrySettings {
 export function createTelemetry(engine: Engine, settings: TelemetrySettings): Telemetry {
   const tracer: Tracer = (settings.tracerProvider ?? trace.getTracerProvider()).getTracer(NAME, VERSION);
   const meter = (settings.meterProvider ?? metrics.getMeterProvider()).getMeter(NAME, VERSION);
+  const metering = meter !== createNoopMeter();
   const histogram = (name: string, description: string) =>
     meter.createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: DURATION_BUCKETS } });
   // Whether spans go anywhere: unknown until the first span shows it. While
@@ -91,6 +101,7 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
   return {
     traceProcessing: settings.traceProcessing,
     recordBodySize: settings.recordBodySize,
+    metering,
     sent: meter.createCounter("messaging.client.sent.messages", {
       unit: "{message}",
       description: "Number of messages producers attempted to send to the broker.",
