@@ -20,6 +20,8 @@ export interface OutcomeSettings {
   readonly backoff: RetryDelay;
   /** Chooses an event's dead-letter subject; `undefined` without dead letters. */
   readonly deadLetter: ((event: Event) => string) | undefined;
+  /** Whether the processor is closing (then a give-back is not the handler's settlement). */
+  readonly closing: () => boolean;
 }
 
 /** A handler's failure that a router raises for an event of a type it has no route for. */
@@ -69,7 +71,7 @@ export class Outcomes {
    * Never rejects: a settlement that fails is logged, and the engine
    * redelivers the event.
    */
-  async settle(event: EventImpl, failure: { error: unknown } | undefined, closing: () => boolean): Promise<void> {
+  async settle(event: EventImpl, failure: { error: unknown } | undefined): Promise<void> {
     try {
       if (event.outcome === "release") return;
       if (event.settled) {
@@ -88,7 +90,7 @@ export class Outcomes {
     } catch (err) {
       if (isWindshiftError(err, ErrorCode.AlreadySettled)) {
         // The handler settled it without waiting for the result, or close gave it back.
-        if (!closing()) this.#settledByHandler++;
+        if (!this.#settings.closing()) this.#settledByHandler++;
         return;
       }
       this.#rt.logger.warn("settling a processed event failed; the engine will redeliver it", {

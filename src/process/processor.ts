@@ -131,7 +131,8 @@ class ProcessorImpl implements Processor {
   #loop: Promise<void> = Promise.resolve();
   /** Why the subscription ended by itself, if it did. */
   #failure: unknown;
-  readonly #done = new Set<Promise<void>>();
+  /** Called when the last running handler finishes (closing waits for it). */
+  #idle: (() => void) | undefined;
   /** Aborted when closing stops waiting for running handlers. */
   readonly #abandoned = new AbortController();
   readonly #onAbort = (): void => {
@@ -167,6 +168,7 @@ class ProcessorImpl implements Processor {
       maxAttempts: Math.min(wanted, sub.maxDeliver),
       backoff: settings.backoff,
       deadLetter: settings.deadLetter,
+      closing: () => this.#closing,
     });
     this.closed = new Promise((resolve) => {
       this.#resolveClosed = resolve;
@@ -245,29 +247,40 @@ class ProcessorImpl implements Processor {
 
   #start(event: EventImpl, key: string | undefined, keyError?: unknown): void {
     this.#running++;
-    const done = this.#handle(event, keyError).then(() => {
-      this.#running--;
-      this.#done.delete(done);
-      const next = key === undefined ? undefined : this.#keys.done(key);
-      if (next !== undefined) this.#start(next, key);
-      this.#room.push();
-    });
-    this.#done.add(done);
+    void this.#run(event, key, keyError);
   }
 
-  /** Runs the handler chain and settles the event by its outcome. Never rejects. */
-  async #handle(event: EventImpl, keyError: unknown): Promise<void> {
-    let failed = keyError !== undefined;
-    let error: unknown = keyError;
-    if (!failed) {
+  /**
+   * Runs the handler chain, settles the event by its outcome, then makes room:
+   * the next event of its key starts, or the loop takes a new one. Never
+   * rejects.
+   */
+  async #run(event: EventImpl, key: string | undefined, keyError: unknown): Promise<void> {
+    let failure: { error: unknown } | undefined = keyError === undefined ? undefined : { error: keyError };
+    if (failure === undefined) {
       try {
-        await context.with(event.context, () => this.#chain(event, 0));
-      } catch (err) {
-        failed = true;
-        error = err;
+        await context.with(event.context, this.#chain, this, event, 0);
+      } catch (error) {
+        failure = { error };
       }
     }
-    await this.#outcomes.settle(event, failed ? { error } : undefined, () => this.#closing);
+    await this.#outcomes.settle(event, failure);
+    this.#running--;
+    const next = key === undefined ? undefined : this.#keys.done(key);
+    if (next !== undefined) this.#start(next, key);
+    else if (this.#running === 0) this.#idle?.();
+    this.#room.push();
+  }
+
+  /** Resolves once no handler runs. */
+  #whenIdle(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#idle = () => {
+        this.#idle = undefined;
+        resolve();
+      };
+    });
   }
 
   #chain(event: EventImpl, index: number): Promise<void> {
@@ -316,7 +329,7 @@ class ProcessorImpl implements Processor {
       if (failure !== undefined) {
         // The subscription ended by itself and did not wait: let running handlers
         // finish, in real time (it waits for the user's code, whatever the clock).
-        await waitAtMost(Promise.all(this.#done), this.#settings.closeTimeoutMs);
+        await waitAtMost(this.#whenIdle(), this.#settings.closeTimeoutMs);
       }
       this.#abandon();
       if (failure === undefined) {

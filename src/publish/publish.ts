@@ -10,6 +10,7 @@ import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan, secondsSince } from "../telemetry/spans.js";
+import type { Telemetry } from "../telemetry/telemetry.js";
 import { type HeaderList, injectTraceContext } from "../telemetry/trace-context.js";
 import { formatTime, Headers } from "../wire.js";
 import { send } from "./send.js";
@@ -134,7 +135,7 @@ export async function publish<Desc extends DescMessage>(
   }
 
   const headers = userHeaders(o.headers);
-  const userTraceParent = headers.some(([name]) => name.toLowerCase() === "traceparent");
+  const userTraceParent = o.headers !== undefined && headers.some(([name]) => name.toLowerCase() === "traceparent");
   headers.push(
     [Headers.DataType, schema.typeName],
     [Headers.PublishedTime, occurredAt === undefined ? now(rt.clock) : formatTime(occurredAt)],
@@ -157,15 +158,9 @@ export async function publish<Desc extends DescMessage>(
   if (!userTraceParent) injectTraceContext(span === undefined ? parent : trace.setSpan(parent, span), headers);
 
   const started = t.metering ? performance.now() : 0;
-  const finish = (attributes: () => Attributes): void => {
-    span?.end();
-    if (!t.metering) return;
-    const attrs = attributes();
-    t.sent.add(1, attrs);
-    t.operationDuration.record(secondsSince(started), attrs);
-  };
+  let published: PublishedEvent;
   try {
-    const published = await send(
+    published = await send(
       rt,
       {
         subject,
@@ -176,25 +171,37 @@ export async function publish<Desc extends DescMessage>(
         expectedLastId,
         expectedLastSubjectId,
       },
-      {
-        timeoutMs,
-        retry,
-        signal,
-        onRetry: (err, n) => span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
-      },
+      retry === undefined || span === undefined
+        ? { timeoutMs, retry, signal }
+        : {
+            timeoutMs,
+            retry,
+            signal,
+            onRetry: (err, n) => span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
+          },
     );
-    if (span !== undefined) {
-      span.setAttribute(Attr.MessageId, String(published.id));
-      span.setAttribute(Attr.Stream, published.stream);
-      if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
-    }
-    finish(() => t.publishAttributes(published.stream, undefined));
-    return published;
   } catch (err) {
-    if (span !== undefined) failSpan(span, err);
-    finish(() => t.publishAttributes(undefined, errorType(err)));
+    if (span !== undefined) {
+      failSpan(span, err);
+      span.end();
+    }
+    if (t.metering) record(t, t.publishAttributes(undefined, errorType(err)), started);
     throw err;
   }
+  if (span !== undefined) {
+    span.setAttribute(Attr.MessageId, String(published.id));
+    span.setAttribute(Attr.Stream, published.stream);
+    if (published.duplicate) span.setAttribute(Attr.Duplicate, true);
+    span.end();
+  }
+  if (t.metering) record(t, t.publishAttributes(published.stream, undefined), started);
+  return published;
+}
+
+/** Records a publish's metrics: it was sent, and how long it took since `started`. */
+function record(t: Telemetry, attributes: Attributes, started: number): void {
+  t.sent.add(1, attributes);
+  t.operationDuration.record(secondsSince(started), attributes);
 }
 
 /** The last formatted time: publishes within the same millisecond share it. */

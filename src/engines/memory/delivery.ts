@@ -48,6 +48,9 @@ export class MemoryDelivery extends Delivery {
     } catch (err) {
       return Promise.reject(err);
     }
-    return Promise.resolve();
+    return SETTLED;
   }
 }
+
+/** What every confirmed settlement resolves with: applied already, nothing to wait for. */
+const SETTLED: Promise<void> = Promise.resolve();
