@@ -7,7 +7,9 @@
  * - process: `events.process` with one handler, while a producer keeps 256
  *   publishes in flight;
  * - subscribe: a `for await` loop that decodes and acks each event, the
- *   producer the same.
+ *   producer the same;
+ * - protobuf-es alone: the same events created, encoded and decoded, nothing
+ *   else: the part of each loop's time that is not windshift's.
  *
  * Reported: events per second (first publish to last event handled), the
  * heap's peak growth during a round per event, and the heap a round leaves
@@ -16,6 +18,7 @@
  * @module
  */
 
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { handle } from "windshift";
 import { createMemoryEvents } from "windshift/testing";
 import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
@@ -27,7 +30,7 @@ const IN_FLIGHT = 256;
 
 /** One loop's result. */
 export interface MemoryLoopResult {
-  readonly id: "process" | "subscribe";
+  readonly id: "process" | "subscribe" | "protobuf";
   readonly title: string;
   readonly count: number;
   readonly eventsPerSec: number;
@@ -99,9 +102,20 @@ const subscribeLoop: Loop = async (count, payload, sample) => {
   await Promise.all([produce((d) => events.publish("bench.e", TestEventSchema, d), count, payload), consume()]);
 };
 
+const protobufLoop: Loop = async (count, payload, sample) => {
+  let sink = 0;
+  for (let i = 0; i < count; i++) {
+    const bytes = toBinary(TestEventSchema, create(TestEventSchema, eventData(i, payload)));
+    sink ^= fromBinary(TestEventSchema, bytes).text.length;
+    if (i % 1_000 === 0) sample();
+  }
+  if (sink === -1) throw new Error("unreachable");
+};
+
 const LOOPS: { id: MemoryLoopResult["id"]; title: string; run: Loop }[] = [
   { id: "process", title: "publish → events.process (1 handler) → ack", run: processLoop },
   { id: "subscribe", title: "publish → subscribe loop (decode, ack)", run: subscribeLoop },
+  { id: "protobuf", title: "protobuf-es alone: create, encode, decode", run: protobufLoop },
 ];
 
 /** Runs both loops for `rounds` alternating rounds of `count` events. */

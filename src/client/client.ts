@@ -31,6 +31,7 @@ export function createClient(
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
+    rt.telemetry.close();
     closing ??= release();
     return closing;
   };

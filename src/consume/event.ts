@@ -245,9 +245,10 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   ack(options?: SettleOptions): Promise<void> {
-    if (options === undefined && this.#phase === Phase.Pending && this.#settler.immediate()) {
-      // The common fire-and-forget ack without a span: sent (batched) and
-      // settled at once, without the machinery a confirmed ack needs.
+    if (options === undefined && this.#phase === Phase.Pending && this.#settler.immediate(this.delivery)) {
+      // The common ack without a span, fire-and-forget or applied in-process:
+      // sent (batched) and settled at once, without the machinery a
+      // confirmed ack needs.
       try {
         this.#settler.sendNow(this, "ack");
       } catch (err) {

@@ -141,9 +141,13 @@ export class Settler {
     this.#drained = undefined;
   }
 
-  /** Whether an ack can go out at once, fire-and-forget and without a span. */
-  immediate(): boolean {
-    return !this.#settings.confirmAcks && !this.#rt.telemetry.tracing();
+  /**
+   * Whether an ack of `delivery` can go out at once, without a span and
+   * without waiting: fire-and-forget, or confirmed by an engine that applies
+   * it before `send` returns.
+   */
+  immediate(delivery: Delivery): boolean {
+    return (!this.#settings.confirmAcks || delivery.settlesAtOnce) && !this.#rt.telemetry.tracing();
   }
 
   /** Sends a settlement fire-and-forget, without a span (see {@link Settler.immediate}). Throws `CLOSED`. */

@@ -179,6 +179,15 @@ export abstract class Delivery {
     return this.#headers;
   }
 
+  /**
+   * Whether `send` applies a settlement before it returns (an engine in this
+   * process): then a confirmed settlement is the same as a sent one, and
+   * needs no round trip to wait for.
+   */
+  get settlesAtOnce(): boolean {
+    return false;
+  }
+
   /** Builds the lookup map of the delivery's headers (once). */
   protected abstract readHeaders(): HeaderMap;
   /** The headers as published (names as sent), for dead letters. */

@@ -14,6 +14,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { Engine } from "../engines/engine.js";
+import type { TimerHandle } from "../internal/clock.js";
 import { NAME, VERSION } from "../internal/version.js";
 import { Attr, connectionAttributes } from "./attributes.js";
 
@@ -56,6 +57,8 @@ export interface Telemetry {
   startSpan(name: string, options: SpanOptions, parent: Context): Span;
   /** Metric attributes of a publish, cached per stream (and per error type). */
   publishAttributes(stream: string | undefined, errorType: string | undefined): Attributes;
+  /** Cancels the timer of the next look for an SDK (the client is closing). */
+  close(): void;
 }
 
 /** What {@link createTelemetry} is given. */
@@ -85,9 +88,12 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
   // call: tracing() is asked several times per event) says when to look again.
   let spans: "unknown" | "on" | "off" = "unknown";
   let lookAgain = false;
+  let recheck: TimerHandle | undefined;
   const recheckLater = (): void => {
     lookAgain = false;
-    engine.clock.setTimeout(() => {
+    if (recheck !== undefined) engine.clock.clearTimeout(recheck);
+    recheck = engine.clock.setTimeout(() => {
+      recheck = undefined;
       lookAgain = true;
     }, RECHECK_MS);
   };
@@ -117,6 +123,10 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
     processDuration: histogram("messaging.process.duration", "Duration of processing operation."),
     tracing() {
       return spans !== "off" || lookAgain;
+    },
+    close() {
+      if (recheck !== undefined) engine.clock.clearTimeout(recheck);
+      recheck = undefined;
     },
     startSpan(name, options, parent) {
       const span = tracer.startSpan(name, options, parent);

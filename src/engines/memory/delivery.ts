@@ -28,6 +28,11 @@ export class MemoryDelivery extends Delivery {
     this.#raw = headers;
   }
 
+  /** Settlements apply to the consumer before `send` returns. */
+  override get settlesAtOnce(): boolean {
+    return true;
+  }
+
   protected readHeaders(): HeaderMap {
     return headerMap(this.#raw);
   }
