@@ -11,9 +11,8 @@ export type { Events } from "./client/events.js";
 export type { ClientOptions, EventsOptions } from "./client/options.js";
 export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./client/position.js";
 export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./client/streams.js";
-export type { Event, EventHeaders } from "./consume/event.js";
+export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./consume/event.js";
 export type { SubscribeOptions } from "./consume/options.js";
-export type { RejectOptions, SettleOptions } from "./consume/settle-options.js";
 export type { SubscriptionStatus } from "./consume/status.js";
 export type { Subscription } from "./consume/subscription.js";
 export { ErrorCode, isWindshiftError, WindshiftError } from "./errors.js";
@@ -29,6 +28,7 @@ export type { FallbackHandler, Handler, Router, UnknownTypePolicy } from "./proc
 export { handle, isRouter, PermanentError, router } from "./process/handlers.js";
 export type { IdempotentOptions } from "./process/idempotent.js";
 export type { DeadLetterOptions, Middleware, ProcessOptions } from "./process/options.js";
+export type { OutcomeCounts } from "./process/outcomes.js";
 export type { Processor, ProcessorStats } from "./process/processor.js";
 export type { ReplayOptions, ReplayResult } from "./process/replay.js";
 export type { PublishedEvent, PublishOptions } from "./publish/publish.js";

@@ -1,19 +1,6 @@
 import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
-import type { Context, Span } from "@opentelemetry/api";
-import type { Delivery, SettleKind } from "../engines/engine.js";
-import { ErrorCode, WindshiftError } from "../errors.js";
-import { assertSchema, decode } from "../internal/codec.js";
-import { failSpan } from "../telemetry/spans.js";
-import { Headers, parseTime } from "../wire.js";
-import type { Decoder } from "./options.js";
-import {
-  type RejectOptions,
-  resolveRejectOptions,
-  resolveSettleOptions,
-  type SettleOptions,
-  type SettleSettings,
-} from "./settle-options.js";
-import type { Settler } from "./settler.js";
+import type { Context } from "@opentelemetry/api";
+import type { RetryOptions } from "../internal/retry.js";
 
 /** The windshift headers of an event, parsed. */
 export interface EventHeaders {
@@ -76,280 +63,32 @@ export interface Event<T extends Message = Message> {
   ping(options?: SettleOptions): Promise<void>;
 }
 
-/** How this process settled an event (or is settling it): `release` is a give-back on close. */
-export type Outcome = "ack" | "nak" | "term" | "release";
-
-enum Phase {
-  Pending = 0,
-  Settling = 1,
-  Settled = 2,
+/** Options for `ack` and `ping`. */
+export interface SettleOptions {
+  /**
+   * How to retry a failed attempt, or `false` for one attempt only.
+   * @default the subscription's `retry`
+   */
+  readonly retry?: RetryOptions | boolean;
+  /**
+   * How long one attempt waits for the engine's confirmation.
+   * @default 2_000
+   */
+  readonly timeoutMs?: number;
+  /** Cancels the call; the event stays unsettled unless the engine already got it. */
+  readonly signal?: AbortSignal;
 }
 
-const SETTLED: Promise<void> = Promise.resolve();
-const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
-const PUBLISHED_TIME_KEY = Headers.PublishedTime.toLowerCase();
-const MSG_ID_KEY = Headers.MsgId.toLowerCase();
-
-/** The one {@link Event} implementation: a delivery, its processing span, and its settlement state. */
-export class EventImpl<T extends Message = Message> implements Event<T> {
-  readonly delivery: Delivery;
-  readonly context: Context;
-  /** The settler's tick in which the engine last heard of this event (delivery or ping). */
-  touchedTick: number;
-  /** When it was handed out, `performance.now()`, for the processing duration (0 when not metering). */
-  readonly handedOutAt: number;
-  readonly #span: Span | undefined;
-  readonly #settler: Settler;
-  readonly #decoder: Decoder;
-  #headers: EventHeaders | undefined;
-  #decoded = false;
-  #data: unknown;
-  #dataError: unknown;
-  /** The last failure of `decode()`: the event's own fault, like `#dataError`. */
-  #decodeError: unknown;
-  #phase = Phase.Pending;
-  #outcome: Outcome | undefined;
-  #spanEnded = false;
-
-  constructor(
-    delivery: Delivery,
-    settler: Settler,
-    decoder: Decoder,
-    trace: { context: Context; span: Span | undefined },
-  ) {
-    this.delivery = delivery;
-    this.context = trace.context;
-    this.#span = trace.span;
-    this.#settler = settler;
-    this.#decoder = decoder;
-    this.touchedTick = settler.ticks;
-    this.handedOutAt = settler.metering ? performance.now() : 0;
-  }
-
-  get id(): number {
-    return this.delivery.id;
-  }
-  get subject(): string {
-    return this.delivery.subject;
-  }
-  get stream(): string {
-    return this.delivery.stream;
-  }
-  get consumer(): string {
-    return this.delivery.consumer;
-  }
-  get deliveryAttempt(): number {
-    return this.delivery.deliveryAttempt;
-  }
-  get payload(): Uint8Array {
-    return this.delivery.payload;
-  }
-
-  get type(): string {
-    return this.delivery.headers.get(DATA_TYPE_KEY) ?? "";
-  }
-
-  get headers(): EventHeaders {
-    if (this.#headers === undefined) {
-      const raw = this.delivery.headers;
-      const time = raw.get(PUBLISHED_TIME_KEY);
-      this.#headers = Object.freeze({
-        occurredAt: time === undefined ? undefined : parseTime(time),
-        idempotencyKey: raw.get(MSG_ID_KEY),
-        get: (name: string) => raw.get(name.toLowerCase()),
-      });
-    }
-    return this.#headers;
-  }
-
-  get settled(): boolean {
-    return this.#phase === Phase.Settled;
-  }
-
-  /** How the event was or is being settled; `undefined` while nobody settles it. */
-  get outcome(): Outcome | undefined {
-    return this.#outcome;
-  }
-
-  get data(): T {
-    if (!this.#decoded) {
-      this.#decoded = true;
-      try {
-        this.#data = this.#decodeData();
-      } catch (err) {
-        this.#dataError = err;
-        if (this.#span !== undefined) failSpan(this.#span, err);
-      }
-    }
-    if (this.#dataError !== undefined) throw this.#dataError;
-    return this.#data as T;
-  }
-
-  /** Whether `error` came from decoding this event's own payload (its `data` or `decode()`). */
-  isDataError(error: unknown): boolean {
-    if (error === undefined) return false;
-    return (
-      (error === this.#dataError && !(error instanceof WindshiftError && error.code === ErrorCode.Validation)) ||
-      error === this.#decodeError
-    );
-  }
-
-  #decodeData(): unknown {
-    const decoder = this.#decoder;
-    if (decoder === undefined) {
-      throw new WindshiftError(
-        ErrorCode.Validation,
-        "event.data needs a `schema` or `registry` on subscribe(); use event.decode(Schema) or event.payload instead",
-      );
-    }
-    if ("schema" in decoder) return this.#decodeAs(decoder.schema);
-    const type = this.type;
-    const schema = type === "" ? undefined : decoder.registry.getMessage(type);
-    if (schema === undefined) {
-      throw new WindshiftError(
-        ErrorCode.InvalidData,
-        type === "" ? "the event has no WS-Data-Type header" : `the registry does not know the type "${type}"`,
-        { details: { type, id: this.id } },
-      );
-    }
-    return decode(schema, this.payload);
-  }
-
-  is(schema: DescMessage): boolean {
-    assertSchema("schema", schema);
-    return this.type === schema.typeName;
-  }
-
-  decode<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
-    assertSchema("schema", schema);
-    try {
-      return this.#decodeAs(schema);
-    } catch (err) {
-      this.#decodeError = err;
-      throw err;
-    }
-  }
-
-  #decodeAs<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
-    const type = this.type;
-    if (type !== schema.typeName) {
-      throw new WindshiftError(
-        ErrorCode.InvalidData,
-        type === ""
-          ? `the event has no WS-Data-Type header; expected ${schema.typeName}`
-          : `the event is a ${type}, not a ${schema.typeName}`,
-        { details: { expected: schema.typeName, actual: type, id: this.id } },
-      );
-    }
-    return decode(schema, this.payload);
-  }
-
-  ack(options?: SettleOptions): Promise<void> {
-    if (options === undefined && this.#phase === Phase.Pending && this.#settler.immediate(this.delivery)) {
-      // The common ack without a span, fire-and-forget or applied in-process:
-      // sent (batched) and settled at once, without the machinery a
-      // confirmed ack needs.
-      try {
-        this.#settler.sendNow(this, "ack");
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      this.#finish("ack");
-      return SETTLED;
-    }
-    let settings: SettleSettings = this.#settler.defaults;
-    if (options !== undefined) {
-      try {
-        settings = resolveSettleOptions(options, this.#settler.retry);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.#settle("ack", 0, settings);
-  }
-
-  reject(options?: RejectOptions): Promise<void> {
-    let rejection: ReturnType<typeof resolveRejectOptions>;
-    try {
-      rejection = resolveRejectOptions(options, this.#settler.retry, this);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    return this.#settle(rejection.kind, rejection.delayMs, rejection);
-  }
-
-  async ping(options?: SettleOptions): Promise<void> {
-    const settings =
-      options === undefined ? this.#settler.defaults : resolveSettleOptions(options, this.#settler.retry);
-    if (this.#phase === Phase.Settled) {
-      throw new WindshiftError(
-        ErrorCode.AlreadySettled,
-        `event ${this.id} is already settled; there is nothing to ping`,
-        {
-          details: { id: this.id },
-        },
-      );
-    }
-    await this.#settler.settle(this, "progress", 0, settings);
-    this.touchedTick = this.#settler.ticks;
-  }
-
-  async #settle(
-    kind: Exclude<SettleKind, "progress" | "release">,
-    delayMs: number,
-    settings: SettleSettings,
-  ): Promise<void> {
-    if (this.#phase !== Phase.Pending) {
-      throw new WindshiftError(
-        ErrorCode.AlreadySettled,
-        `event ${this.id} is already ${this.#phase === Phase.Settling ? "being settled" : "settled"}`,
-        { details: { id: this.id } },
-      );
-    }
-    this.#phase = Phase.Settling;
-    this.#outcome = kind;
-    try {
-      await this.#settler.settle(this, kind, delayMs, settings);
-    } catch (err) {
-      this.#phase = Phase.Pending;
-      this.#outcome = undefined;
-      throw err;
-    }
-    this.#finish(kind);
-  }
-
-  #finish(outcome: Outcome): void {
-    this.#phase = Phase.Settled;
-    this.#outcome = outcome;
-    this.#settler.untrack(this);
-    this.endProcessing();
-  }
-
+/** How to reject an event. Give at most one of `delayMs`, `permanent` and `decider`. */
+export interface RejectOptions extends SettleOptions {
+  /** Redeliver no sooner than this many milliseconds from now. */
+  readonly delayMs?: number;
+  /** Never redeliver this event (JetStream's term). */
+  readonly permanent?: boolean;
   /**
-   * Takes the event back unsettled (its subscription or processor is closing
-   * with it unprocessed): marks it settled, so that a later ack or reject is
-   * `ALREADY_SETTLED`, and returns its delivery for the caller to release in
-   * order; `undefined` when it was settled already.
+   * Decide from the event: a negative result rejects permanently, zero
+   * redelivers per the consumer's defaults, a positive result redelivers
+   * after that many milliseconds.
    */
-  takeBack(): Delivery | undefined {
-    if (this.#phase !== Phase.Pending) return undefined;
-    this.#finish("release");
-    return this.delivery;
-  }
-
-  /** Marks the process span failed (a processor's handler threw). */
-  recordFailure(error: unknown): void {
-    if (this.#span !== undefined && !this.#spanEnded) failSpan(this.#span, error);
-  }
-
-  /**
-   * Ends the process span (once): on settlement, when the subscription closes
-   * with the event unsettled, or when it was given up on.
-   */
-  endProcessing(): void {
-    if (this.#spanEnded) return;
-    this.#spanEnded = true;
-    this.#span?.end();
-    this.#settler.recordProcessing(this.handedOutAt);
-  }
+  readonly decider?: (event: Event) => number;
 }

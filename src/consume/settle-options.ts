@@ -1,39 +1,9 @@
 import { validationError } from "../errors.js";
 import { describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
-import { type Retry, type RetryOptions, resolveRetry } from "../internal/retry.js";
+import { type Retry, resolveRetry } from "../internal/retry.js";
 import * as v from "../internal/validate.js";
-import type { Event } from "./event.js";
-
-/** Options for `ack` and `ping`. */
-export interface SettleOptions {
-  /**
-   * How to retry a failed attempt, or `false` for one attempt only.
-   * @default the subscription's `retry`
-   */
-  readonly retry?: RetryOptions | boolean;
-  /**
-   * How long one attempt waits for the engine's confirmation.
-   * @default 2_000
-   */
-  readonly timeoutMs?: number;
-  /** Cancels the call; the event stays unsettled unless the engine already got it. */
-  readonly signal?: AbortSignal;
-}
-
-/** How to reject an event. Give at most one of `delayMs`, `permanent` and `decider`. */
-export interface RejectOptions extends SettleOptions {
-  /** Redeliver no sooner than this many milliseconds from now. */
-  readonly delayMs?: number;
-  /** Never redeliver this event (JetStream's term). */
-  readonly permanent?: boolean;
-  /**
-   * Decide from the event: a negative result rejects permanently, zero
-   * redelivers per the consumer's defaults, a positive result redelivers
-   * after that many milliseconds.
-   */
-  readonly decider?: (event: Event) => number;
-}
+import type { Event, RejectOptions, SettleOptions } from "./event.js";
 
 /** The defaults of {@link SettleOptions}. */
 export const settleDefaults: Defaults<SettleOptions> = Object.freeze({

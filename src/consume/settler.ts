@@ -1,4 +1,4 @@
-import { type Attributes, type Span, SpanKind } from "@opentelemetry/api";
+import { type Attributes, type Context, type Span, SpanKind } from "@opentelemetry/api";
 import type { Delivery, SettleKind } from "../engines/engine.js";
 import { ErrorCode, WindshiftError } from "../errors.js";
 import { abortError } from "../internal/abort.js";
@@ -7,7 +7,6 @@ import { type Retry, retryAfter } from "../internal/retry.js";
 import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan } from "../telemetry/spans.js";
-import type { EventImpl } from "./event.js";
 import { type SettleSettings, settleDefaults } from "./settle-options.js";
 
 /** How one subscription's settlements are made. */
@@ -20,6 +19,21 @@ export interface SettlerSettings {
   readonly retry: Retry | undefined;
   readonly autoPing: boolean;
   readonly processingTimeoutMs: number;
+}
+
+/** What the settler needs of an event it settles (an `EventImpl`). */
+export interface Settleable {
+  readonly id: number;
+  readonly subject: string;
+  readonly stream: string;
+  readonly consumer: string;
+  /** Its processing context: settle spans are its children. */
+  readonly context: Context;
+  readonly delivery: Delivery;
+  /** The settler's tick in which the engine last heard of it. */
+  touchedTick: number;
+  /** Ends its processing span and records its processing time (once). */
+  endProcessing(): void;
 }
 
 /** The conventions' settle operation names. */
@@ -39,7 +53,7 @@ const OPERATION: Readonly<Record<SettleKind, SettleOperation>> = {
  * keeps unsettled events alive with auto-ping, and records the settle spans
  * and metrics. Events call into it; it never calls into the subscription.
  */
-export class Settler {
+export class Settler<E extends Settleable = Settleable> {
   readonly clock: Clock;
   readonly retry: Retry | undefined;
   /** Whether metrics go anywhere (see `Telemetry.metering`). */
@@ -51,7 +65,7 @@ export class Settler {
   /** What waits in the subscription's buffer (pinged by auto-ping too). */
   readonly #buffered: () => Iterable<Delivery>;
   /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
-  readonly #inFlight = new Map<number, EventImpl>();
+  readonly #inFlight = new Map<number, E>();
   #ticker: Ticker | undefined;
   /** How many times the timer ticked: events remember the tick they were last touched in. */
   #ticks = 0;
@@ -101,20 +115,20 @@ export class Settler {
   }
 
   /** A handed-out event; an older delivery of the same event is over. */
-  track(event: EventImpl): void {
+  track(event: E): void {
     this.#inFlight.get(event.id)?.endProcessing();
     this.#inFlight.set(event.id, event);
     if (this.metering) this.#rt.telemetry.consumed.add(1, this.metricAttributes());
   }
 
   /** A settled (or taken back) event. */
-  untrack(event: EventImpl): void {
+  untrack(event: E): void {
     if (this.#inFlight.get(event.id) === event) this.#inFlight.delete(event.id);
     if (this.#inFlight.size === 0) this.#drained?.();
   }
 
   /** The handed-out events not settled yet, oldest first. */
-  unsettledEvents(): EventImpl[] {
+  unsettledEvents(): E[] {
     return [...this.#inFlight.values()];
   }
 
@@ -151,7 +165,7 @@ export class Settler {
   }
 
   /** Sends a settlement fire-and-forget, without a span (see {@link Settler.immediate}). Throws `CLOSED`. */
-  sendNow(event: EventImpl, kind: SettleKind): void {
+  sendNow(event: E, kind: SettleKind): void {
     try {
       event.delivery.send(kind);
     } catch (err) {
@@ -165,7 +179,7 @@ export class Settler {
   }
 
   /** Sends a settlement: confirmed and retried, or fire-and-forget, inside a settle span. */
-  async settle(event: EventImpl, kind: SettleKind, delayMs: number, settings: SettleSettings): Promise<void> {
+  async settle(event: E, kind: SettleKind, delayMs: number, settings: SettleSettings): Promise<void> {
     const operation = OPERATION[kind];
     const span = this.#startSpan(event, operation);
     const started = this.metering ? performance.now() : 0;
@@ -249,7 +263,7 @@ export class Settler {
     return attrs;
   }
 
-  #startSpan(event: EventImpl, operation: SettleOperation): Span | undefined {
+  #startSpan(event: E, operation: SettleOperation): Span | undefined {
     const t = this.#rt.telemetry;
     if (!t.tracing()) return undefined;
     return t.startSpan(
@@ -298,7 +312,7 @@ export class Settler {
   }
 
   /** A fire-and-forget progress ping; never throws. */
-  #autoPing(event: EventImpl, tick: number): void {
+  #autoPing(event: E, tick: number): void {
     event.touchedTick = tick;
     const span = this.#startSpan(event, "progress");
     try {

@@ -11,7 +11,8 @@ import { Attr } from "../telemetry/attributes.js";
 import { startProcessSpan } from "../telemetry/spans.js";
 import { extractTraceContext } from "../telemetry/trace-context.js";
 import { Headers } from "../wire.js";
-import { type Event, EventImpl } from "./event.js";
+import { EventImpl } from "./delivered-event.js";
+import type { Event } from "./event.js";
 import { resolveSubscribeOptions, type SubscribeOptions, type SubscribeSettings } from "./options.js";
 import { Settler } from "./settler.js";
 import { StatusChannel, type SubscriptionStatus } from "./status.js";
@@ -100,7 +101,7 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
   readonly closed: Promise<WindshiftError | undefined>;
   readonly #rt: Runtime;
   readonly #settings: SubscribeSettings;
-  readonly #settler: Settler;
+  readonly #settler: Settler<EventImpl<T>>;
   readonly #queue: AsyncQueue<Delivery, EventImpl<T>>;
   readonly #status = new StatusChannel();
   #feed: Feed | undefined;
@@ -127,7 +128,7 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
     this.maxDeliver = state.config.maxDeliveryAttempts ?? Number.POSITIVE_INFINITY;
     this.#resumeFrom = state.ackFloor + 1;
     const subjects = state.config.subjects;
-    this.#settler = new Settler(
+    this.#settler = new Settler<EventImpl<T>>(
       rt,
       {
         stream: this.stream,

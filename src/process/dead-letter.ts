@@ -1,4 +1,4 @@
-import type { EventImpl } from "../consume/event.js";
+import type { EventImpl } from "../consume/delivered-event.js";
 import type { Appended } from "../engines/engine.js";
 import { ErrorCode, WindshiftError } from "../errors.js";
 import { PUBLISH_RETRY } from "../internal/retry.js";

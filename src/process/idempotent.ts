@@ -1,5 +1,5 @@
+import { EventImpl } from "../consume/delivered-event.js";
 import type { Event } from "../consume/event.js";
-import { EventImpl } from "../consume/event.js";
 import { validationError } from "../errors.js";
 import { assertName, describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";

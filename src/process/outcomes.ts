@@ -1,4 +1,5 @@
-import type { Event, EventImpl } from "../consume/event.js";
+import type { EventImpl } from "../consume/delivered-event.js";
+import type { Event } from "../consume/event.js";
 import { ErrorCode, isWindshiftError, validationError } from "../errors.js";
 import { describe, isValidSubject } from "../internal/names.js";
 import type { Runtime } from "../runtime.js";
@@ -6,10 +7,25 @@ import type { RetryDelay } from "./backoff.js";
 import { describeError, sendDeadLetter } from "./dead-letter.js";
 import { type DeadLetterReason, decideFailure, type FailureKind } from "./failure-policy.js";
 import { PermanentError } from "./handlers.js";
-import type { ProcessorStats } from "./processor.js";
 
-/** What the processor counts of how its events ended: its `stats` without the gauges. */
-export type OutcomeCounts = Omit<ProcessorStats, "running" | "waiting">;
+/** How a processor's events ended, counted (part of its `stats`). */
+export interface OutcomeCounts {
+  /** Events acked because the handler (or a middleware that skipped it) returned. */
+  readonly acked: number;
+  /** Events the handler settled itself. */
+  readonly settledByHandler: number;
+  /**
+   * Failed attempts: the handler or a middleware threw, the event's data could
+   * not be decoded, no route took its type, or its `orderBy` key failed.
+   */
+  readonly failed: number;
+  /** Failed events given back for another attempt. */
+  readonly retried: number;
+  /** Events published to the dead-letter subject and rejected permanently. */
+  readonly deadLettered: number;
+  /** Events rejected permanently without a dead letter (none configured). */
+  readonly rejected: number;
+}
 
 /** How a processor settles events whose handling failed. */
 export interface OutcomeSettings {

@@ -1,6 +1,6 @@
 import type { Message } from "@bufbuild/protobuf";
 import { context } from "@opentelemetry/api";
-import type { EventImpl } from "../consume/event.js";
+import type { EventImpl } from "../consume/delivered-event.js";
 import type { SubscriptionStatus } from "../consume/status.js";
 import { prepareSubscription, release, type SubscriptionImpl } from "../consume/subscription.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
@@ -13,29 +13,14 @@ import { assertCaptured } from "./dead-letter.js";
 import { type FallbackHandler, type Router, type RouteTable, routeTableOf } from "./handlers.js";
 import { KeyQueue } from "./key-queue.js";
 import { type ProcessOptions, type ProcessSettings, resolveProcessOptions } from "./options.js";
-import { Outcomes, UnknownType } from "./outcomes.js";
+import { type OutcomeCounts, Outcomes, UnknownType } from "./outcomes.js";
 
 /** What a processor has done so far. */
-export interface ProcessorStats {
+export interface ProcessorStats extends OutcomeCounts {
   /** Handlers running now. */
   readonly running: number;
   /** Events waiting for an earlier event with the same `orderBy` key. */
   readonly waiting: number;
-  /** Events acked because the handler (or a middleware that skipped it) returned. */
-  readonly acked: number;
-  /** Events the handler settled itself. */
-  readonly settledByHandler: number;
-  /**
-   * Failed attempts: the handler or a middleware threw, the event's data could
-   * not be decoded, no route took its type, or its `orderBy` key failed.
-   */
-  readonly failed: number;
-  /** Failed events given back for another attempt. */
-  readonly retried: number;
-  /** Events published to the dead-letter subject and rejected permanently. */
-  readonly deadLettered: number;
-  /** Events rejected permanently without a dead letter (none configured). */
-  readonly rejected: number;
 }
 
 /**
