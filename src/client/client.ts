@@ -31,7 +31,6 @@ export function createClient(
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    rt.telemetry.close();
     closing ??= release();
     return closing;
   };

@@ -14,7 +14,6 @@ import {
   trace,
 } from "@opentelemetry/api";
 import type { Engine } from "../engines/engine.js";
-import type { TimerHandle } from "../internal/clock.js";
 import { NAME, VERSION } from "../internal/version.js";
 import { Attr, connectionAttributes } from "./attributes.js";
 
@@ -26,6 +25,8 @@ const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
 
 /** How often windshift looks again for an SDK while spans go nowhere. */
 const RECHECK_MS = 1_000;
+/** While spans go nowhere, how many calls of `tracing()` share one clock reading. */
+const LOOK_EVERY = 16;
 
 /** Tracer, instruments and settings shared by one events client. */
 export interface Telemetry {
@@ -49,16 +50,14 @@ export interface Telemetry {
   /**
    * Whether to build spans now. False while spans go nowhere (no SDK behind
    * the tracer): then windshift skips spans and their attributes, though it
-   * still propagates a trace context it is given, and looks again at most
-   * once a second, with the next span it starts.
+   * still propagates a trace context it is given, and looks again, with the
+   * next span it starts, once a second has passed (noticed within 16 calls).
    */
   tracing(): boolean;
   /** Starts a span (call only when {@link Telemetry.tracing} said yes). */
   startSpan(name: string, options: SpanOptions, parent: Context): Span;
   /** Metric attributes of a publish, cached per stream (and per error type). */
   publishAttributes(stream: string | undefined, errorType: string | undefined): Attributes;
-  /** Cancels the timer of the next look for an SDK (the client is closing). */
-  close(): void;
 }
 
 /** What {@link createTelemetry} is given. */
@@ -84,19 +83,12 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
   const histogram = (name: string, description: string) =>
     meter.createHistogram(name, { unit: "s", description, advice: { explicitBucketBoundaries: DURATION_BUCKETS } });
   // Whether spans go anywhere: unknown until the first span shows it. While
-  // they go nowhere, a timer on the engine's clock (not a clock read per
-  // call: tracing() is asked several times per event) says when to look again.
+  // they go nowhere, every LOOK_EVERY-th call reads the engine's clock (not
+  // every call: tracing() is asked several times per event; and no timer, so
+  // nothing is left pending) to see whether it is time to look again.
   let spans: "unknown" | "on" | "off" = "unknown";
-  let lookAgain = false;
-  let recheck: TimerHandle | undefined;
-  const recheckLater = (): void => {
-    lookAgain = false;
-    if (recheck !== undefined) engine.clock.clearTimeout(recheck);
-    recheck = engine.clock.setTimeout(() => {
-      recheck = undefined;
-      lookAgain = true;
-    }, RECHECK_MS);
-  };
+  let calls = 0;
+  let lookAt = 0;
   let factsFor: object | undefined;
   let connection: Attributes = {};
   let publishCache = new Map<string, Attributes>();
@@ -122,11 +114,9 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
     ),
     processDuration: histogram("messaging.process.duration", "Duration of processing operation."),
     tracing() {
-      return spans !== "off" || lookAgain;
-    },
-    close() {
-      if (recheck !== undefined) engine.clock.clearTimeout(recheck);
-      recheck = undefined;
+      if (spans !== "off") return true;
+      if (++calls % LOOK_EVERY !== 0) return false;
+      return engine.clock.now() >= lookAt;
     },
     startSpan(name, options, parent) {
       const span = tracer.startSpan(name, options, parent);
@@ -137,7 +127,7 @@ export function createTelemetry(engine: Engine, settings: TelemetrySettings): Te
         const own = span.spanContext();
         const inherited = !isSpanContextValid(own) || own.spanId === trace.getSpanContext(parent)?.spanId;
         spans = span.isRecording() || !inherited ? "on" : "off";
-        if (spans === "off") recheckLater();
+        if (spans === "off") lookAt = engine.clock.now() + RECHECK_MS;
       }
       return span;
     },
