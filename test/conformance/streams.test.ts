@@ -21,6 +21,15 @@ async function streamExists(env: EngineEnv, name: string): Promise<boolean> {
   );
 }
 
+/** What a stream's config holds for the options left out. */
+const DEFAULTS = {
+  discardPolicy: "old",
+  discardNewPerSubject: false,
+  storage: "file",
+  replicas: 1,
+  deduplicationWindowMs: 120_000,
+} as const;
+
 describeEngines("ensureStream: configuration", (env) => {
   it("echoes every option back as given", async () => {
     const s = uniqueName();
@@ -49,14 +58,7 @@ describeEngines("ensureStream: configuration", (env) => {
     expect(result).toEqual({
       name: s,
       created: true,
-      config: {
-        subjects: [`${s}.>`],
-        discardPolicy: "old",
-        discardNewPerSubject: false,
-        storage: "file",
-        replicas: 1,
-        deduplicationWindowMs: 120_000,
-      },
+      config: { subjects: [`${s}.>`], ...DEFAULTS },
     });
   });
 
@@ -114,14 +116,7 @@ describeEngines("ensureStream: configuration", (env) => {
     expect(updated).toEqual({
       name: s,
       created: false,
-      config: {
-        subjects: [`${s}.>`],
-        discardPolicy: "old",
-        discardNewPerSubject: false,
-        storage: "file",
-        replicas: 1,
-        deduplicationWindowMs: 120_000,
-      },
+      config: { subjects: [`${s}.>`], ...DEFAULTS },
     });
   });
 
