@@ -17,7 +17,7 @@ import { closedError } from "./failures.js";
 import { type FeedOwner, MemoryFeed } from "./feed.js";
 import { type PendingEvent, PendingSet } from "./pending.js";
 import type { MemoryStream, StreamListener } from "./stream.js";
-import { compileMatcher, type SubjectMatcher } from "./subjects.js";
+import { filterMatcher, type SubjectMatcher } from "./subjects.js";
 
 /** What a consumer needs from its engine. */
 export interface ConsumerHost {
@@ -58,7 +58,7 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
     this.stream = stream;
     this.name = name;
     this.#config = Object.freeze({ ...config, subjects: Object.freeze([...config.subjects]) });
-    this.#filter = filterOf(config);
+    this.#filter = filterMatcher(config.subjects);
     this.#idleSince = host.clock.now();
     const from = config.from;
     if (from.kind === "start") this.#nextId = stream.firstId();
@@ -106,7 +106,7 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
   update(config: ConsumerConfig): void {
     const timeoutChanged = config.processingTimeoutMs !== this.#config.processingTimeoutMs;
     this.#config = Object.freeze({ ...config, subjects: Object.freeze([...config.subjects]), from: this.#config.from });
-    this.#filter = filterOf(config);
+    this.#filter = filterMatcher(config.subjects);
     this.#idleSince = this.#host.clock.now();
     if (timeoutChanged && this.#ackTimer !== undefined) {
       this.#host.clock.clearTimeout(this.#ackTimer);
@@ -317,8 +317,4 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
     if (this.#pending.releaseDelayed(this.#host.clock.now()) > 0) this.#schedule();
     this.#armNakTimer();
   };
-}
-
-function filterOf(config: ConsumerConfig): SubjectMatcher | undefined {
-  return config.subjects.length === 0 ? undefined : compileMatcher(config.subjects);
 }

@@ -9,7 +9,7 @@
 import type { Clock } from "../../internal/clock.js";
 import type { SourceConfig } from "../engine.js";
 import type { MemoryStream, StreamListener } from "./stream.js";
-import { compileMatcher, type SubjectMatcher } from "./subjects.js";
+import { filterMatcher, type SubjectMatcher } from "./subjects.js";
 
 /** Copies one source stream into a target stream. */
 export class SourceLink implements StreamListener {
@@ -25,7 +25,7 @@ export class SourceLink implements StreamListener {
     this.#target = target;
     this.#clock = clock;
     this.#config = config;
-    this.#filter = filterOf(config);
+    this.#filter = filterMatcher(config.subjects);
   }
 
   /** The source stream's name. */
@@ -54,7 +54,7 @@ export class SourceLink implements StreamListener {
   /** Takes a new filter; the position is kept, so nothing is copied twice. */
   update(config: SourceConfig): void {
     this.#config = config;
-    this.#filter = filterOf(config);
+    this.#filter = filterMatcher(config.subjects);
   }
 
   /** Stops copying. */
@@ -83,8 +83,4 @@ export class SourceLink implements StreamListener {
       }
     }
   }
-}
-
-function filterOf(config: SourceConfig): SubjectMatcher | undefined {
-  return config.subjects.length === 0 ? undefined : compileMatcher(config.subjects);
 }

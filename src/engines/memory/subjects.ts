@@ -76,6 +76,14 @@ export function overlaps(a: string, b: string): boolean {
 const NOTHING: SubjectMatcher = () => false;
 
 /**
+ * The matcher of a consumer's or source's subject filter: `undefined` (take
+ * every subject) when the filter lists none.
+ */
+export function filterMatcher(subjects: readonly string[]): SubjectMatcher | undefined {
+  return subjects.length === 0 ? undefined : compileMatcher(subjects);
+}
+
+/**
  * Compiles patterns into one matcher for the hot path: literal patterns
  * become a set lookup and `prefix.>` a `startsWith`, so only patterns with
  * `*` split the subject (once, whatever their number).
