@@ -14,19 +14,12 @@
  * flag (`env.caps`), never by the engine's name, as Watermill's universal
  * pub/sub tests do.
  */
-import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe } from "vitest";
 import type { Engine } from "../../src/engines/engine.js";
 import { createJetStreamEngine } from "../../src/engines/jetstream/engine.js";
-import {
-  type ClientOptions,
-  type ConsumerOptions,
-  createEvents,
-  type Events,
-  type StreamOptions,
-} from "../../src/index.js";
+import { type ClientOptions, createEvents, type Events } from "../../src/index.js";
 import { silentLogger } from "../../src/internal/logger.js";
 import {
   createMemoryEvents,
@@ -37,10 +30,10 @@ import {
   startNatsServer,
   type TestClock,
 } from "../../src/testing/index.js";
-import { waitFor } from "../helpers.js";
+import { holdFor, waitFor } from "../helpers.js";
 
 /** The next value of an iterator, failing after a few seconds (real time) instead of hanging. */
-export { nextEvent as nextOf } from "../helpers.js";
+export { nextEvent as nextOf, streamWithWorker, uniqueName } from "../helpers.js";
 
 /** The engines every conformance test runs on. */
 export const ENGINES = ["jetstream", "memory"] as const;
@@ -153,7 +146,7 @@ function jetStreamEnv(): Lifecycle {
     clock: undefined,
     client: async (options) => createEvents(await open(), options),
     now: () => Date.now(),
-    elapse: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    elapse: holdFor,
     eventually: (check, options = {}) => waitFor(check, options),
     progress: async (stream, consumer) => {
       const state = await required(engine, "engine").consumerState(stream, consumer, undefined);
@@ -275,23 +268,6 @@ export async function expectQuiet<T>(
     throw new Error(`expected nothing for ${windowMs} ms, got ${arrived.done ? "the end" : `event ${id}`}`);
   }
   return { next };
-}
-
-/** A unique stream name (and subject prefix) per test. */
-export function uniqueName(prefix = "s"): string {
-  return `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
-}
-
-/** A fresh stream capturing `<stream>.>` with a durable consumer "worker" reading it from the start. */
-export async function streamWithWorker(
-  events: Events,
-  consumer: Omit<ConsumerOptions, "name" | "from"> = {},
-  stream: Omit<StreamOptions, "subjects"> = {},
-): Promise<{ stream: string; consumer: string }> {
-  const name = uniqueName();
-  await events.ensureStream(name, { subjects: [`${name}.>`], ...stream });
-  const c = await events.ensureConsumer(name, { name: "worker", from: { start: true }, ...consumer });
-  return { stream: name, consumer: c.name };
 }
 
 function required<T>(value: T | undefined, what: string): T {
