@@ -33,3 +33,18 @@ export type { Processor, ProcessorStats } from "./process/processor.js";
 export type { ReplayOptions, ReplayResult } from "./process/replay.js";
 export type { PublishedEvent, PublishOptions } from "./publish/publish.js";
 export { Headers } from "./wire.js";
+export type { NextOptions, TaskContext, WorkflowEvent, WorkflowEvents } from "./workflow/context.js";
+export type { TaskHandler, Workflow } from "./workflow/definition.js";
+export { workflow } from "./workflow/definition.js";
+export type { WorkflowEventInfo, WorkflowJoinInfo, WorkflowRun, WorkflowTaskInfo } from "./workflow/inspect.js";
+export { toMermaid } from "./workflow/inspect.js";
+export type {
+  EmittedWorkflowEvent,
+  EmitWorkflowEventOptions,
+  InspectWorkflowOptions,
+  StartedWorkflow,
+  WorkflowDescription,
+} from "./workflow/operations.js";
+export type { EnsureWorkflowOptions, RunWorkflowOptions, StartWorkflowOptions } from "./workflow/options.js";
+export type { RunStatus, TaskStatus } from "./workflow/run-state.js";
+export type { WorkflowWorker } from "./workflow/worker.js";

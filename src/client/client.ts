@@ -1,3 +1,4 @@
+import type { DescMessage } from "@bufbuild/protobuf";
 import type { SubscribeOptions } from "../consume/options.js";
 import { subscribe } from "../consume/subscription.js";
 import type { Engine } from "../engines/engine.js";
@@ -7,6 +8,10 @@ import { replayDeadLetters } from "../process/replay.js";
 import { publish } from "../publish/publish.js";
 import type { Runtime } from "../runtime.js";
 import { createTelemetry } from "../telemetry/telemetry.js";
+import type { Workflow } from "../workflow/definition.js";
+import type { EmitWorkflowEventOptions } from "../workflow/operations.js";
+import { emitWorkflowEvent, ensureWorkflow, inspectWorkflow, startWorkflow } from "../workflow/operations.js";
+import { runWorkflow } from "../workflow/worker.js";
 import { ensureConsumer } from "./consumers.js";
 import type { Events } from "./events.js";
 import type { ClientSettings } from "./options.js";
@@ -42,6 +47,18 @@ export function createClient(
     process: (stream, consumer, handlers, opts) => startProcessor(rt, stream, consumer, handlers, opts),
     replayDeadLetters: (stream, opts) => replayDeadLetters(rt, stream, opts),
     idempotent: (bucket, opts) => idempotent(rt, bucket, opts),
+    ensureWorkflow: (flow, opts) => ensureWorkflow(rt, flow, opts),
+    startWorkflow: (flow, schema, data, opts) => startWorkflow(rt, flow, schema, data, opts),
+    runWorkflow: (flow, opts) => runWorkflow(rt, flow, opts),
+    emitWorkflowEvent: (
+      flow: Workflow,
+      runId: string,
+      name: string,
+      schema?: DescMessage,
+      data?: unknown,
+      opts?: EmitWorkflowEventOptions,
+    ) => emitWorkflowEvent(rt, flow, runId, name, schema, data, opts),
+    inspectWorkflow: (flow, runId, opts) => inspectWorkflow(rt, flow, runId, opts),
     close,
     [Symbol.asyncDispose]: close,
   } as Events;

@@ -7,6 +7,17 @@ import type { Middleware, ProcessOptions } from "../process/options.js";
 import type { Processor } from "../process/processor.js";
 import type { ReplayOptions, ReplayResult } from "../process/replay.js";
 import type { PublishedEvent, PublishOptions } from "../publish/publish.js";
+import type { Workflow } from "../workflow/definition.js";
+import type { WorkflowRun } from "../workflow/inspect.js";
+import type {
+  EmittedWorkflowEvent,
+  EmitWorkflowEventOptions,
+  InspectWorkflowOptions,
+  StartedWorkflow,
+  WorkflowDescription,
+} from "../workflow/operations.js";
+import type { EnsureWorkflowOptions, RunWorkflowOptions, StartWorkflowOptions } from "../workflow/options.js";
+import type { WorkflowWorker } from "../workflow/worker.js";
 import type { ConsumerDescription, ConsumerOptions } from "./consumers.js";
 import type { StreamDescription, StreamOptions } from "./streams.js";
 
@@ -134,6 +145,91 @@ export interface Events extends AsyncDisposable {
    * ```
    */
   idempotent(bucket: string, options?: IdempotentOptions): Promise<Middleware>;
+
+  /**
+   * Creates or updates what `flow` needs on the engine: its stream
+   * (`WORKFLOW_<name>`), one durable consumer per task type, and the
+   * key-value bucket holding its runs. Idempotent; call it at deploy or
+   * start-up, from any service that shares the workflow.
+   *
+   * @example
+   * ```ts
+   * await events.ensureWorkflow(checkout, { retainMs: 86_400_000 });
+   * ```
+   */
+  ensureWorkflow(flow: Workflow, options?: EnsureWorkflowOptions): Promise<WorkflowDescription>;
+
+  /**
+   * Starts a run of `flow` whose first task is `schema` with `data`.
+   * Idempotent by `runId`: starting an existing run returns it
+   * (`duplicate: true`) and starts nothing new.
+   *
+   * @example
+   * ```ts
+   * const { runId } = await events.startWorkflow(checkout, ChargeCardSchema, { orderId: "1" }, { runId: "order-1" });
+   * ```
+   */
+  startWorkflow<Desc extends DescMessage>(
+    flow: Workflow,
+    schema: Desc,
+    data: MessageInitShape<Desc> | MessageShape<Desc>,
+    options?: StartWorkflowOptions,
+  ): Promise<StartedWorkflow>;
+
+  /**
+   * Runs the tasks of `flow` (or of the task types in `options.tasks`) as
+   * they are scheduled, until closed. What a task's handler asks for is
+   * committed once per task, so every next task is stored once and every
+   * join fires once, also when a task is redelivered; the handler itself may
+   * run more than once (its side effects are at-least-once).
+   *
+   * @example
+   * ```ts
+   * await using worker = await events.runWorkflow(checkout, { concurrency: 8 });
+   * ```
+   */
+  runWorkflow(flow: Workflow, options?: RunWorkflowOptions): Promise<WorkflowWorker>;
+
+  /**
+   * Emits the run-scoped event `name` into run `runId` from outside it (a
+   * webhook, another service), firing the joins it completes. The first emit
+   * of a name counts; a second reports `duplicate: true`. `NOT_FOUND` when
+   * the run does not exist.
+   *
+   * @example
+   * ```ts
+   * await events.emitWorkflowEvent(checkout, "order-1", "payment-confirmed", PaymentSchema, { amount: 10 });
+   * ```
+   */
+  emitWorkflowEvent(
+    flow: Workflow,
+    runId: string,
+    name: string,
+    schema?: undefined,
+    data?: undefined,
+    options?: EmitWorkflowEventOptions,
+  ): Promise<EmittedWorkflowEvent>;
+  emitWorkflowEvent<Desc extends DescMessage>(
+    flow: Workflow,
+    runId: string,
+    name: string,
+    schema: Desc,
+    data: MessageInitShape<Desc> | MessageShape<Desc>,
+    options?: EmitWorkflowEventOptions,
+  ): Promise<EmittedWorkflowEvent>;
+
+  /**
+   * The state of run `runId`: its status, tasks, events and joins.
+   * `NOT_FOUND` when it does not exist (or expired). Render it with
+   * {@link toMermaid}.
+   *
+   * @example
+   * ```ts
+   * const run = await events.inspectWorkflow(checkout, "order-1");
+   * console.log(run.status, toMermaid(run));
+   * ```
+   */
+  inspectWorkflow(flow: Workflow, runId: string, options?: InspectWorkflowOptions): Promise<WorkflowRun>;
 
   /**
    * Releases what the client holds (its inboxes and timers; the memory

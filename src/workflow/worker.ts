@@ -1,0 +1,284 @@
+import type { DescMessage } from "@bufbuild/protobuf";
+import type { Event } from "../consume/event.js";
+import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
+import { throwIfAborted } from "../internal/abort.js";
+import { decode } from "../internal/codec.js";
+import { mergeOptions } from "../internal/options.js";
+import * as v from "../internal/validate.js";
+import { PermanentError } from "../process/handlers.js";
+import { type ProcessOptions, resolveProcessOptions } from "../process/options.js";
+import { type Processor, type ProcessorStats, startProcessor } from "../process/processor.js";
+import type { Runtime } from "../runtime.js";
+import { joinEvents, NO_EVENTS, TaskContextImpl } from "./context.js";
+import {
+  type TaskDefinition,
+  type TaskHandler,
+  type Workflow,
+  type WorkflowTable,
+  workflowTable,
+} from "./definition.js";
+import { bucketName, consumerName, streamName, WorkflowHeaders } from "./layout.js";
+import { ensureWorkflowDefaults, type RunWorkflowOptions, runWorkflowDefaults } from "./options.js";
+import { commitTask, failAttempt, joinOf, scheduledBy, startAttempt } from "./run-state.js";
+import { publishTasks } from "./schedule.js";
+import { Slots } from "./slots.js";
+import { openRunStore, type RunStore } from "./store.js";
+
+/**
+ * A running workflow worker: it runs the tasks of its task types as they
+ * are scheduled. Stop it with {@link WorkflowWorker.close} or `await using`.
+ */
+export interface WorkflowWorker extends AsyncDisposable {
+  /** The workflow's name. */
+  readonly workflow: string;
+  /** The task types it runs, by full type name. */
+  readonly tasks: readonly string[];
+  /**
+   * Resolves once the worker has stopped: with the error that stopped it
+   * (say, a task consumer was deleted), or `undefined` after `close()`.
+   * Never rejects.
+   */
+  readonly closed: Promise<WindshiftError | undefined>;
+  /** What its task processors have done, summed over task types. */
+  readonly stats: ProcessorStats;
+  /** Stops taking tasks and lets running handlers finish, as a processor's `close()`. Never rejects. */
+  close(): Promise<void>;
+}
+
+/** Starts a worker for `flow`; see `Events.runWorkflow`. */
+export async function runWorkflow(rt: Runtime, flow: Workflow, options?: RunWorkflowOptions): Promise<WorkflowWorker> {
+  const table = workflowTable(flow);
+  const o = mergeOptions<RunWorkflowOptions>("options", options, runWorkflowDefaults);
+  const maxAttempts = v.integer("maxAttempts", o.maxAttempts, 1) as number;
+  const handled = chooseTasks(table, o.tasks);
+  const concurrency = v.integer("concurrency", o.concurrency, 1, 10_000) as number;
+  const signal = v.signal("signal", o.signal);
+  // The processor's vocabulary, validated by the processor's own rules.
+  const processOptions = {
+    concurrency,
+    maxAttempts: Number.POSITIVE_INFINITY,
+    backoff: o.backoff,
+    deadLetter: o.deadLetter,
+    closeTimeoutMs: o.closeTimeoutMs,
+  } as ProcessOptions;
+  resolveProcessOptions(processOptions);
+  throwIfAborted(signal);
+  const store = await openRunStore(rt, bucketName(table.name), {
+    ttlMs: ensureWorkflowDefaults.retainMs as number,
+    replicas: ensureWorkflowDefaults.replicas as number,
+  });
+  const runner = new TaskRunner(rt, table, store, maxAttempts, new Slots(concurrency));
+  const processors: Processor[] = [];
+  try {
+    for (const task of handled) {
+      const consumer = consumerName(task.schema.typeName);
+      const processor = await startProcessor(
+        rt,
+        streamName(table.name),
+        consumer,
+        (event, abandoned) => runner.run(task, event, abandoned),
+        processOptions,
+      ).catch((err: unknown) => {
+        if (!isWindshiftError(err, ErrorCode.NotFound)) throw err;
+        throw new WindshiftError(
+          ErrorCode.NotFound,
+          `workflow "${table.name}" has no consumer for task ${task.schema.typeName}: call ensureWorkflow first`,
+          { cause: err, details: { workflow: table.name, consumer } },
+        );
+      });
+      processors.push(processor);
+    }
+  } catch (err) {
+    await Promise.all(processors.map((p) => p.close()));
+    throw err;
+  }
+  return new Worker(table.name, handled, processors, signal);
+}
+
+/** The task types a worker runs: those asked for, each with a handler. */
+function chooseTasks(table: WorkflowTable, tasks: unknown): TaskDefinition[] {
+  if (tasks === undefined) {
+    const all = [...table.tasks.values()].filter((t) => t.handler !== undefined);
+    if (all.length === 0) throw validationError("tasks", `workflow "${table.name}" has no task with a handler`);
+    return all;
+  }
+  if (!Array.isArray(tasks) || tasks.length === 0)
+    throw validationError("tasks", "must be a non-empty array of task schemas");
+  const chosen = new Map<string, TaskDefinition>();
+  tasks.forEach((schema: unknown, i) => {
+    const type = (schema as DescMessage | undefined)?.typeName;
+    const task = type === undefined ? undefined : table.tasks.get(type);
+    if (task === undefined) {
+      throw validationError(`tasks[${i}]`, `is not a task of workflow "${table.name}"`);
+    }
+    if (task.handler === undefined) {
+      throw validationError(`tasks[${i}]`, `${task.schema.typeName} was registered without a handler`);
+    }
+    chosen.set(type as string, task);
+  });
+  return [...chosen.values()];
+}
+
+/** A failure that must not be retried: the task fails at once. */
+function isFinal(err: unknown): boolean {
+  return (
+    err instanceof PermanentError ||
+    isWindshiftError(err, ErrorCode.Validation) ||
+    isWindshiftError(err, ErrorCode.InvalidData)
+  );
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Runs one delivered task event: the steps that make scheduling exactly-once. */
+class TaskRunner {
+  readonly #rt: Runtime;
+  readonly #table: WorkflowTable;
+  readonly #store: RunStore;
+  readonly #maxAttempts: number;
+  readonly #slots: Slots;
+
+  constructor(rt: Runtime, table: WorkflowTable, store: RunStore, maxAttempts: number, slots: Slots) {
+    this.#rt = rt;
+    this.#table = table;
+    this.#store = store;
+    this.#maxAttempts = maxAttempts;
+    this.#slots = slots;
+  }
+
+  /**
+   * Reads the run; a task already finished only has what it scheduled
+   * published again; a delayed task is given back until its time; otherwise
+   * an attempt is recorded, the handler runs, and what it asked for is
+   * committed (once per task) and published.
+   */
+  async run(task: TaskDefinition, event: Event, abandoned: AbortSignal): Promise<void> {
+    const runId = event.headers.get(WorkflowHeaders.Run);
+    const taskId = event.headers.get(WorkflowHeaders.Task);
+    if (runId === undefined || taskId === undefined) {
+      throw new PermanentError(
+        `not a workflow task event: it has no ${WorkflowHeaders.Run} / ${WorkflowHeaders.Task} header`,
+      );
+    }
+    const stored = await this.#store.read(runId);
+    const record = stored?.state.tasks[taskId];
+    if (stored === undefined || record === undefined) {
+      throw new PermanentError(`workflow run "${runId}" has no task ${taskId} (the run expired, or was never started)`);
+    }
+    if (record.status === "completed") {
+      await publishTasks(this.#rt, this.#table, stored.state, scheduledBy(stored.state, taskId));
+      return;
+    }
+    if (record.status === "failed") return;
+    const waitMs = (record.notBefore ?? 0) - this.#rt.clock.now();
+    if (waitMs > 0) {
+      await event.reject({ delayMs: waitMs });
+      return;
+    }
+    await this.#slots.acquire();
+    try {
+      await this.#attempt(task, event, abandoned, runId, taskId);
+    } finally {
+      this.#slots.release();
+    }
+  }
+
+  async #attempt(task: TaskDefinition, event: Event, abandoned: AbortSignal, runId: string, taskId: string) {
+    const store = this.#store;
+    const now = () => this.#rt.clock.now();
+    let attempt = 0;
+    const started = await store.update(runId, (run) => {
+      const status = run.tasks[taskId]?.status;
+      if (status === "completed" || status === "failed") return false;
+      attempt = startAttempt(run, taskId, now());
+      return true;
+    });
+    if (attempt === 0) {
+      // Another worker finished it meanwhile.
+      await publishTasks(this.#rt, this.#table, started, scheduledBy(started, taskId));
+      return;
+    }
+    const join = joinOf(started, taskId);
+    const ctx = new TaskContextImpl(this.#table, {
+      runId,
+      taskId,
+      attempt,
+      signal: abandoned,
+      event,
+      events: join === undefined ? NO_EVENTS : joinEvents(join.names, started.events),
+    });
+    try {
+      const data = decode(task.schema, event.payload);
+      await (task.handler as TaskHandler<unknown>)(data, ctx);
+    } catch (err) {
+      ctx.finish();
+      const final = isFinal(err) || attempt >= this.#maxAttempts;
+      await store.update(runId, (run) => {
+        failAttempt(run, taskId, message(err), final, now());
+        return true;
+      });
+      if (!final) throw err;
+      if (err instanceof PermanentError) throw err;
+      throw new PermanentError(
+        attempt >= this.#maxAttempts ? `task failed after ${attempt} attempts: ${message(err)}` : message(err),
+        { cause: err },
+      );
+    }
+    const requests = ctx.finish();
+    const committed = await store.update(runId, (run) => commitTask(run, taskId, requests, now()));
+    await publishTasks(this.#rt, this.#table, committed, scheduledBy(committed, taskId));
+  }
+}
+
+/** The processors of one worker, seen as one. */
+class Worker implements WorkflowWorker {
+  readonly workflow: string;
+  readonly tasks: readonly string[];
+  readonly closed: Promise<WindshiftError | undefined>;
+  readonly #processors: readonly Processor[];
+  readonly #signal: AbortSignal | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #onAbort = (): void => {
+    void this.close();
+  };
+
+  constructor(
+    workflow: string,
+    tasks: readonly TaskDefinition[],
+    processors: Processor[],
+    signal: AbortSignal | undefined,
+  ) {
+    this.workflow = workflow;
+    this.tasks = tasks.map((t) => t.schema.typeName);
+    this.#processors = processors;
+    this.#signal = signal;
+    // The first processor to stop by itself stops the others.
+    this.closed = Promise.race(processors.map((p) => p.closed)).then(async (failure) => {
+      await this.close();
+      return failure;
+    });
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  get stats(): ProcessorStats {
+    const sum: Record<string, number> = {};
+    for (const p of this.#processors) {
+      for (const [key, value] of Object.entries(p.stats)) sum[key] = (sum[key] ?? 0) + value;
+    }
+    return sum as unknown as ProcessorStats;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#signal?.removeEventListener("abort", this.#onAbort);
+      await Promise.all(this.#processors.map((p) => p.close()));
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
