@@ -96,6 +96,7 @@ export async function ensureWorkflow(
   const o = mergeOptions<EnsureWorkflowOptions>("options", options, ensureWorkflowDefaults);
   const processingTimeoutMs = v.durationMs("processingTimeoutMs", o.processingTimeoutMs, 1) as number;
   const retainMs = v.durationMs("retainMs", o.retainMs, 1_000) as number;
+  const maxUnsettledTasks = v.integer("maxUnsettledTasks", o.maxUnsettledTasks, 1, 1_000_000) as number;
   const replicas = v.integer("replicas", o.replicas, 1, 5) as number;
   const storage = v.oneOf("storage", o.storage, ["file", "memory"] as const) as "file" | "memory";
   const signal = v.signal("signal", o.signal);
@@ -114,6 +115,7 @@ export async function ensureWorkflow(
       subjects: [taskSubject(table.name, type)],
       from: { start: true },
       processingTimeoutMs,
+      maxUnsettledEvents: maxUnsettledTasks,
       ...(signal === undefined ? {} : { signal }),
     });
     consumers[type] = name;

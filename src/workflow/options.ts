@@ -21,6 +21,15 @@ export interface EnsureWorkflowOptions {
    */
   readonly retainMs?: number;
   /**
+   * How many tasks of one type may be handed out and not finished at once,
+   * across workers (each task consumer's `maxUnsettledEvents`). A delayed
+   * task counts from its first delivery until it has run, so this also
+   * bounds the delayed tasks of one type waiting at once: beyond it, tasks
+   * of that type wait until delays pass.
+   * @default 10_000
+   */
+  readonly maxUnsettledTasks?: number;
+  /**
    * Replicas of the stream and the bucket.
    * @default 1
    */
@@ -38,6 +47,7 @@ export interface EnsureWorkflowOptions {
 export const ensureWorkflowDefaults: Defaults<EnsureWorkflowOptions> = Object.freeze({
   processingTimeoutMs: 30_000,
   retainMs: 7 * 86_400_000,
+  maxUnsettledTasks: 10_000,
   replicas: 1,
   storage: "file",
   signal: undefined,

@@ -19,7 +19,15 @@ import {
 } from "./definition.js";
 import { bucketName, consumerName, streamName, WorkflowHeaders } from "./layout.js";
 import { ensureWorkflowDefaults, type RunWorkflowOptions, runWorkflowDefaults } from "./options.js";
-import { commitTask, failAttempt, joinOf, scheduledBy, startAttempt } from "./run-state.js";
+import {
+  commitTask,
+  failAttempt,
+  joinOf,
+  type Requests,
+  type RunState,
+  scheduledBy,
+  startAttempt,
+} from "./run-state.js";
 import { publishTasks } from "./schedule.js";
 import { Slots } from "./slots.js";
 import { openRunStore, type RunStore } from "./store.js";
@@ -179,6 +187,8 @@ class TaskRunner {
     }
     await this.#slots.acquire();
     try {
+      // The worker closed while this task waited for a slot: its event was given back.
+      if (abandoned.aborted) throw abandoned.reason;
       await this.#attempt(task, event, abandoned, runId, taskId);
     } finally {
       this.#slots.release();
@@ -209,26 +219,44 @@ class TaskRunner {
       event,
       events: join === undefined ? NO_EVENTS : joinEvents(join.names, started.events),
     });
+    let requests: Requests;
     try {
       const data = decode(task.schema, event.payload);
       await (task.handler as TaskHandler<unknown>)(data, ctx);
+      requests = ctx.finish();
     } catch (err) {
       ctx.finish();
-      const final = isFinal(err) || attempt >= this.#maxAttempts;
-      await store.update(runId, (run) => {
-        failAttempt(run, taskId, message(err), final, now());
-        return true;
-      });
-      if (!final) throw err;
-      if (err instanceof PermanentError) throw err;
-      throw new PermanentError(
-        attempt >= this.#maxAttempts ? `task failed after ${attempt} attempts: ${message(err)}` : message(err),
-        { cause: err },
-      );
+      return this.#fail(runId, taskId, attempt, err);
     }
-    const requests = ctx.finish();
-    const committed = await store.update(runId, (run) => commitTask(run, taskId, requests, now()));
+    let committed: RunState;
+    try {
+      committed = await store.update(runId, (run) => commitTask(run, taskId, requests, now()));
+    } catch (err) {
+      // Requests too large to store can never be committed; anything else is retried.
+      if (!isWindshiftError(err, ErrorCode.InvalidData)) throw err;
+      return this.#fail(runId, taskId, attempt, err);
+    }
     await publishTasks(this.#rt, this.#table, committed, scheduledBy(committed, taskId));
+  }
+
+  /**
+   * Records a failed attempt (the handler threw, or its requests cannot be
+   * stored) and rethrows: as it was, to have the task retried, or as a
+   * `PermanentError` once the task has failed for good.
+   */
+  async #fail(runId: string, taskId: string, attempt: number, err: unknown): Promise<never> {
+    const final = isFinal(err) || attempt >= this.#maxAttempts;
+    await this.#store.update(runId, (run) => {
+      failAttempt(run, taskId, message(err), final, this.#rt.clock.now());
+      return true;
+    });
+    if (!final || err instanceof PermanentError) throw err;
+    throw new PermanentError(
+      attempt >= this.#maxAttempts && !isFinal(err)
+        ? `task failed after ${attempt} attempts: ${message(err)}`
+        : message(err),
+      { cause: err },
+    );
   }
 }
 
