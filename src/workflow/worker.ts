@@ -157,10 +157,10 @@ class TaskRunner {
   }
 
   /**
-   * Reads the run; a task already finished only has what it scheduled
-   * published again; a delayed task is given back until its time; otherwise
-   * an attempt is recorded, the handler runs, and what it asked for is
-   * committed (once per task) and published.
+   * Starts an attempt in the run's state, unless the task has finished
+   * already (then only what it scheduled is published again) or is delayed
+   * (then its event is given back until its time); runs the handler, and
+   * commits what it asked for (once per task) and publishes it.
    */
   async run(task: TaskDefinition, event: Event, abandoned: AbortSignal): Promise<void> {
     const runId = event.headers.get(WorkflowHeaders.Run);
@@ -169,21 +169,6 @@ class TaskRunner {
       throw new PermanentError(
         `not a workflow task event: it has no ${WorkflowHeaders.Run} / ${WorkflowHeaders.Task} header`,
       );
-    }
-    const stored = await this.#store.read(runId);
-    const record = stored?.state.tasks[taskId];
-    if (stored === undefined || record === undefined) {
-      throw new PermanentError(`workflow run "${runId}" has no task ${taskId} (the run expired, or was never started)`);
-    }
-    if (record.status === "completed") {
-      await publishTasks(this.#rt, this.#table, stored.state, scheduledBy(stored.state, taskId));
-      return;
-    }
-    if (record.status === "failed") return;
-    const waitMs = (record.notBefore ?? 0) - this.#rt.clock.now();
-    if (waitMs > 0) {
-      await event.reject({ delayMs: waitMs });
-      return;
     }
     await this.#slots.acquire();
     try {
@@ -199,15 +184,32 @@ class TaskRunner {
     const store = this.#store;
     const now = () => this.#rt.clock.now();
     let attempt = 0;
-    const started = await store.update(runId, (run) => {
-      const status = run.tasks[taskId]?.status;
-      if (status === "completed" || status === "failed") return false;
-      attempt = startAttempt(run, taskId, now());
-      return true;
-    });
+    let waitMs = 0;
+    let started: RunState;
+    try {
+      started = await store.update(runId, (run) => {
+        attempt = 0;
+        const record = run.tasks[taskId];
+        if (record === undefined) throw new PermanentError(`workflow run "${runId}" has no task ${taskId}`);
+        if (record.status === "completed" || record.status === "failed") return false;
+        waitMs = (record.notBefore ?? 0) - now();
+        if (waitMs > 0) return false;
+        attempt = startAttempt(run, taskId, now());
+        return true;
+      });
+    } catch (err) {
+      if (!isWindshiftError(err, ErrorCode.NotFound)) throw err;
+      throw new PermanentError(`workflow run "${runId}" not found (it expired, or was never started)`, { cause: err });
+    }
+    if (waitMs > 0) {
+      await event.reject({ delayMs: waitMs });
+      return;
+    }
     if (attempt === 0) {
-      // Another worker finished it meanwhile.
-      await publishTasks(this.#rt, this.#table, started, scheduledBy(started, taskId));
+      // Finished already (its ack was lost, or another worker ran it): publish what it scheduled, again.
+      if (started.tasks[taskId]?.status === "completed") {
+        await publishTasks(this.#rt, this.#table, started, scheduledBy(started, taskId));
+      }
       return;
     }
     const join = joinOf(started, taskId);

@@ -128,6 +128,19 @@ describeEngines("workflow failures", (env) => {
     await expectStats(worker, { rejected: 1 });
   });
 
+  it("rejects task events of no run, or without the workflow headers, instead of retrying them", async () => {
+    const { flow, log } = checkout();
+    await env.events.ensureWorkflow(flow);
+    await using worker = await env.events.runWorkflow(flow);
+    const subject = `workflow.${flow.name}.task.windshift.demo.v1.ChargeCard`;
+    await env.events.publish(subject, ChargeCardSchema, { orderId: "ghost" }, {
+      headers: { "WS-Workflow-Run": "ghost", "WS-Workflow-Task": "1" },
+    });
+    await env.events.publish(subject, ChargeCardSchema, { orderId: "bare" });
+    await expectStats(worker, { rejected: 2, failed: 2, retried: 0 });
+    expect(log.charged).toEqual([]);
+  });
+
   it("fires a join once when its last two events are emitted at the same time by two workers", async () => {
     const runs = 10;
     const entered = new Map<string, number>();
