@@ -118,14 +118,7 @@ export function emitRequest(name: unknown, schema: unknown, data: unknown): Emit
 }
 
 /** The identity of the task a context is for. */
-export interface TaskIdentity {
-  readonly runId: string;
-  readonly taskId: string;
-  readonly attempt: number;
-  readonly signal: AbortSignal;
-  readonly event: Event;
-  readonly events: WorkflowEvents;
-}
+export type TaskIdentity = Pick<TaskContext, "runId" | "taskId" | "attempt" | "signal" | "event" | "events">;
 
 /** A context that collects a handler's requests until it returns. */
 export class TaskContextImpl implements TaskContext {
