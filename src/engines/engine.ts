@@ -280,12 +280,22 @@ export interface KeyValue {
   delete(key: string, options?: KeyValueWriteOptions): Promise<void>;
 }
 
-/** How a bucket is created (an existing bucket keeps its settings). */
+/** A bucket's settings. */
 export interface KeyValueOptions {
-  /** Entries older than this are gone. */
+  /** Entries older than this (since their last write) are gone. */
   readonly ttlMs: number;
   readonly replicas: number;
 }
+
+/**
+ * How a bucket is opened:
+ * - `open`: only if it exists; `NOT_FOUND` otherwise.
+ * - `create`: created with `options` when missing; an existing bucket keeps its settings.
+ * - `ensure`: created with `options`, or updated to them.
+ */
+export type KeyValueOpen =
+  | { readonly mode: "open" }
+  | { readonly mode: "create" | "ensure"; readonly options: KeyValueOptions };
 
 /** What telemetry reports about where events go. */
 export interface ConnectionFacts {
@@ -347,8 +357,8 @@ export interface Engine {
   /** Removes one event from `stream`. */
   deleteEvent(stream: string, id: number, signal: AbortSignal | undefined): Promise<void>;
 
-  /** Opens the bucket, creating it with `options` when missing. */
-  keyValue(bucket: string, options: KeyValueOptions, signal: AbortSignal | undefined): Promise<KeyValue>;
+  /** Opens the bucket as `how` says (creating or updating it). */
+  keyValue(bucket: string, how: KeyValueOpen, signal: AbortSignal | undefined): Promise<KeyValue>;
 
   /** Releases what the engine holds (timers, inboxes); not the user's connection. */
   close(): Promise<void>;

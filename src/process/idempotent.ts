@@ -59,7 +59,7 @@ export async function idempotent(rt: Runtime, bucket: string, options?: Idempote
   const keyOf = (o.key as IdempotentOptions["key"]) ?? ((event: Event) => event.headers.idempotencyKey);
   const ttlMs = v.durationMs("ttlMs", o.ttlMs, 1) as number;
   const replicas = v.integer("replicas", o.replicas, 1, 5) as number;
-  const kv = await rt.engine.keyValue(bucket, { ttlMs, replicas }, undefined);
+  const kv = await rt.engine.keyValue(bucket, { mode: "create", options: { ttlMs, replicas } }, undefined);
   // Events with the same key handled at once in this process go one after the other.
   const busy = new Map<string, Promise<void>>();
 

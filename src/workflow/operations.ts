@@ -10,7 +10,7 @@ import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
 import { emitRequest } from "./context.js";
 import type { Workflow } from "./definition.js";
-import { taskOf, type WorkflowTable, workflowTable } from "./definition.js";
+import { taskOf, workflowTable } from "./definition.js";
 import { describeRun, type WorkflowRun } from "./inspect.js";
 import { bucketName, consumerName, streamName, streamSubject, taskSubject } from "./layout.js";
 import {
@@ -21,7 +21,7 @@ import {
 } from "./options.js";
 import { emitExternal, eventFirer, newRun, type RunState, START, scheduledBy } from "./run-state.js";
 import { publishTasks } from "./schedule.js";
-import { openRunStore, type RunStore } from "./store.js";
+import { openRunStore, storeOf } from "./store.js";
 
 /** What `ensureWorkflow` set up. */
 export interface WorkflowDescription {
@@ -58,20 +58,6 @@ export interface EmitWorkflowEventOptions {
 export interface InspectWorkflowOptions {
   /** Cancels the call. */
   readonly signal?: AbortSignal;
-}
-
-/** The bucket options every opener of a workflow's bucket uses when it must create it. */
-function bucketOptions(retainMs: number, replicas: number) {
-  return { ttlMs: retainMs, replicas };
-}
-
-/** The run store of a workflow, opened with the default options when `ensureWorkflow` has not opened it. */
-function storeOf(rt: Runtime, table: WorkflowTable): Promise<RunStore> {
-  return openRunStore(
-    rt,
-    bucketName(table.name),
-    bucketOptions(ensureWorkflowDefaults.retainMs as number, ensureWorkflowDefaults.replicas as number),
-  );
 }
 
 const RUN_ID = /^[A-Za-z0-9_.:-]{1,255}$/;
@@ -122,7 +108,7 @@ export async function ensureWorkflow(
   }
   throwIfAborted(signal);
   const bucket = bucketName(table.name);
-  await openRunStore(rt, bucket, bucketOptions(retainMs, replicas));
+  await openRunStore(rt, bucket, { mode: "ensure", options: { ttlMs: retainMs, replicas } });
   return { stream, bucket, consumers };
 }
 

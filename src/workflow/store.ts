@@ -1,6 +1,8 @@
-import type { KeyValue, KeyValueOptions } from "../engines/engine.js";
+import type { KeyValue, KeyValueOpen } from "../engines/engine.js";
 import { ErrorCode, isWindshiftError, WindshiftError } from "../errors.js";
 import type { Runtime } from "../runtime.js";
+import type { WorkflowTable } from "./definition.js";
+import { bucketName } from "./layout.js";
 import { decodeRun, encodeRun, type RunState } from "./run-state.js";
 
 /** How often a change is tried again when another worker changed the run first. */
@@ -87,19 +89,40 @@ export class RunStore {
 /** Opened stores, per client and bucket: opening a bucket costs a round trip. */
 const opened = new WeakMap<Runtime, Map<string, Promise<RunStore>>>();
 
-/** The run store in `bucket`, opened (and created with `options` when missing) once per client. */
-export function openRunStore(rt: Runtime, bucket: string, options: KeyValueOptions): Promise<RunStore> {
+/**
+ * The run store in `bucket`. `open` opens it once per client (`NOT_FOUND`
+ * when it does not exist); `ensure` creates or updates it, every time.
+ */
+export function openRunStore(rt: Runtime, bucket: string, how: KeyValueOpen): Promise<RunStore> {
   let buckets = opened.get(rt);
   if (buckets === undefined) {
     buckets = new Map();
     opened.set(rt, buckets);
   }
-  let store = buckets.get(bucket);
-  if (store === undefined) {
-    store = rt.engine.keyValue(bucket, options, undefined).then((kv) => new RunStore(kv, rt.engine.maxPayload()));
-    buckets.set(bucket, store);
-    // A failed open is tried again next time.
-    store.catch(() => buckets?.delete(bucket));
-  }
+  const cached = buckets.get(bucket);
+  if (cached !== undefined && how.mode === "open") return cached;
+  const store = rt.engine.keyValue(bucket, how, undefined).then((kv) => new RunStore(kv, rt.engine.maxPayload()));
+  buckets.set(bucket, store);
+  // A failed open is tried again next time.
+  store.catch(() => {
+    if (buckets?.get(bucket) === store) buckets.delete(bucket);
+  });
   return store;
+}
+
+/**
+ * The run store of a workflow that `ensureWorkflow` has set up (here or in
+ * another service); `NOT_FOUND` with what to do when it has not.
+ */
+export async function storeOf(rt: Runtime, table: WorkflowTable): Promise<RunStore> {
+  try {
+    return await openRunStore(rt, bucketName(table.name), { mode: "open" });
+  } catch (err) {
+    if (!isWindshiftError(err, ErrorCode.NotFound)) throw err;
+    throw new WindshiftError(
+      ErrorCode.NotFound,
+      `workflow "${table.name}" is not set up (its bucket ${bucketName(table.name)} does not exist): call ensureWorkflow first`,
+      { cause: err, details: { workflow: table.name } },
+    );
+  }
 }

@@ -17,8 +17,8 @@ import {
   type WorkflowTable,
   workflowTable,
 } from "./definition.js";
-import { bucketName, consumerName, streamName, WorkflowHeaders } from "./layout.js";
-import { ensureWorkflowDefaults, type RunWorkflowOptions, runWorkflowDefaults } from "./options.js";
+import { consumerName, streamName, WorkflowHeaders } from "./layout.js";
+import { type RunWorkflowOptions, runWorkflowDefaults } from "./options.js";
 import {
   commitTask,
   failAttempt,
@@ -30,7 +30,7 @@ import {
 } from "./run-state.js";
 import { publishTasks } from "./schedule.js";
 import { Slots } from "./slots.js";
-import { openRunStore, type RunStore } from "./store.js";
+import { type RunStore, storeOf } from "./store.js";
 
 /**
  * A running workflow worker: it runs the tasks of its task types as they
@@ -71,10 +71,7 @@ export async function runWorkflow(rt: Runtime, flow: Workflow, options?: RunWork
   } as ProcessOptions;
   resolveProcessOptions(processOptions);
   throwIfAborted(signal);
-  const store = await openRunStore(rt, bucketName(table.name), {
-    ttlMs: ensureWorkflowDefaults.retainMs as number,
-    replicas: ensureWorkflowDefaults.replicas as number,
-  });
+  const store = await storeOf(rt, table);
   const runner = new TaskRunner(rt, table, store, maxAttempts, new Slots(concurrency));
   const processors: Processor[] = [];
   try {

@@ -179,6 +179,20 @@ describeEngines("workflow failures", (env) => {
     expect(log.shipped.map((s) => s.orderId).sort()).toEqual(Array.from({ length: runs }, (_, i) => `o${i}`).sort());
   });
 
+  it("says to call ensureWorkflow when a workflow was never set up", async () => {
+    const { flow } = checkout();
+    for (const call of [
+      () => env.events.startWorkflow(flow, ChargeCardSchema, { orderId: "1" }),
+      () => env.events.runWorkflow(flow),
+      () => env.events.inspectWorkflow(flow, "r"),
+      () => env.events.emitWorkflowEvent(flow, "r", "e"),
+    ]) {
+      const err = await windshiftError(call);
+      expect(err.code).toBe(ErrorCode.NotFound);
+      expect(err.message).toContain("call ensureWorkflow first");
+    }
+  });
+
   it("refuses bad input with a validation error before anything is sent", async () => {
     const { flow } = checkout();
     const invalid = async (work: () => unknown) => {

@@ -9,7 +9,11 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 async function setup(ttlMs = 0): Promise<{ clock: TestClock; engine: Engine; kv: KeyValue }> {
   const clock = createTestClock({ now: START });
   const engine = createMemoryEngine({ clock });
-  return { clock, engine, kv: await engine.keyValue("bucket", { ttlMs, replicas: 1 }, undefined) };
+  return {
+    clock,
+    engine,
+    kv: await engine.keyValue("bucket", { mode: "create", options: { ttlMs, replicas: 1 } }, undefined),
+  };
 }
 
 describe("memory engine: key-value", () => {
@@ -58,12 +62,29 @@ describe("memory engine: key-value", () => {
   it("keeps an existing bucket's settings and entries when opened again", async () => {
     const { engine, kv, clock } = await setup(1_000);
     await kv.put("a", bytes("1"));
-    const again = await engine.keyValue("bucket", { ttlMs: 0, replicas: 3 }, undefined);
+    const again = await engine.keyValue("bucket", { mode: "create", options: { ttlMs: 0, replicas: 3 } }, undefined);
     expect((await again.get("a"))?.revision).toBe(1);
     await clock.advance(1_000);
     expect(await again.get("a")).toBeUndefined();
-    const other = await engine.keyValue("other", { ttlMs: 0, replicas: 1 }, undefined);
+    const other = await engine.keyValue("other", { mode: "create", options: { ttlMs: 0, replicas: 1 } }, undefined);
     expect(await other.get("a")).toBeUndefined();
+  });
+
+  it("opens only an existing bucket in open mode, and takes new settings in ensure mode", async () => {
+    const { engine, kv, clock } = await setup(1_000);
+    expect((await failure(engine.keyValue("missing", { mode: "open" }, undefined))).message).toBe("bucket not found");
+    await kv.put("a", bytes("1"));
+    const opened = await engine.keyValue("bucket", { mode: "open" }, undefined);
+    expect((await opened.get("a"))?.revision).toBe(1);
+    const ensured = await engine.keyValue(
+      "bucket",
+      { mode: "ensure", options: { ttlMs: 5_000, replicas: 1 } },
+      undefined,
+    );
+    await clock.advance(4_000);
+    expect((await ensured.get("a"))?.revision).toBe(1);
+    await clock.advance(1_000);
+    expect(await ensured.get("a")).toBeUndefined();
   });
 
   it("keeps its own copy of values", async () => {
@@ -83,7 +104,9 @@ describe("memory engine: key-value", () => {
     expect((await failure(kv.get("a", signal))).code).toBe("ABORTED");
     expect((await failure(kv.put("a", bytes("1"), { signal }))).code).toBe("ABORTED");
     expect((await failure(kv.delete("a", { signal }))).code).toBe("ABORTED");
-    expect((await failure(engine.keyValue("b", { ttlMs: 0, replicas: 1 }, signal))).code).toBe("ABORTED");
+    expect(
+      (await failure(engine.keyValue("b", { mode: "create", options: { ttlMs: 0, replicas: 1 } }, signal))).code,
+    ).toBe("ABORTED");
     await engine.close();
     expect((await failure(kv.get("a"))).code).toBe("CLOSED");
     expect((await failure(kv.put("a", bytes("1")))).code).toBe("CLOSED");

@@ -353,7 +353,7 @@ describe("memory engine: close", () => {
       engine.streamsCapturing("a.x", undefined),
       engine.deleteEvent("a", 1, undefined),
       readAll(engine, "a"),
-      engine.keyValue("kv", { ttlMs: 0, replicas: 1 }, undefined),
+      engine.keyValue("kv", { mode: "create", options: { ttlMs: 0, replicas: 1 } }, undefined),
     ];
     for (const call of calls) expect((await failure(call)).code).toBe("CLOSED");
     expect(engine.connection()).toBe(engine.connection());

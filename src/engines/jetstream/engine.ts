@@ -167,10 +167,10 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
         throw toWindshiftError(err, `deleting event ${id} of stream "${stream}"`);
       }
     },
-    async keyValue(bucket, kvOptions, signal) {
+    async keyValue(bucket, how, signal) {
       throwIfAborted(signal);
       return raceAbort(
-        openKeyValue({ logger, jsm, append: (e, o) => append(appendContext, e, o) }, bucket, kvOptions),
+        openKeyValue({ logger, jsm, append: (e, o) => append(appendContext, e, o) }, bucket, how),
         signal,
       );
     },

@@ -5,13 +5,14 @@ import {
   RetentionPolicy,
   StorageType,
 } from "@nats-io/jetstream";
-import { ErrorCode, isWindshiftError } from "../../errors.js";
+import { ErrorCode, isWindshiftError, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import type {
   Appended,
   AppendOptions,
   KeyValue,
   KeyValueEntry,
+  KeyValueOpen,
   KeyValueOptions,
   KeyValueWriteOptions,
   OutgoingEvent,
@@ -24,6 +25,27 @@ const KV_OPERATION = "KV-Operation";
 const TIMEOUT_MS = 5_000;
 const NO_VALUE = new Uint8Array(0);
 
+/** What every bucket's stream has, whatever its settings (as the NATS key-value clients make it). */
+const BUCKET_CONFIG = {
+  retention: RetentionPolicy.Limits,
+  storage: StorageType.File,
+  max_msgs_per_subject: 1,
+  discard: DiscardPolicy.New,
+  allow_rollup_hdrs: true,
+  deny_delete: true,
+  deny_purge: false,
+  allow_direct: true,
+} as const satisfies Partial<NatsStreamConfig>;
+
+/** The stream settings that follow from a bucket's options. */
+function bucketSettings(options: KeyValueOptions) {
+  return {
+    num_replicas: options.replicas,
+    max_age: toNanos(options.ttlMs),
+    duplicate_window: toNanos(Math.min(options.ttlMs, 120_000)),
+  };
+}
+
 /** What a bucket needs from the engine. */
 export interface KeyValueContext {
   readonly logger: Logger;
@@ -32,12 +54,13 @@ export interface KeyValueContext {
 }
 
 /**
- * Opens (or creates) the standard NATS key-value bucket `bucket`: stream
- * `KV_<bucket>` on subjects `$KV.<bucket>.>`, one value per key. Keys are
- * stored base64url-encoded, so any string is a key. Revisions are stream
- * sequences; compare-and-set is an expected last subject sequence.
+ * Opens (creating or updating it, as `how` says) the standard NATS key-value
+ * bucket `bucket`: stream `KV_<bucket>` on subjects `$KV.<bucket>.>`, one
+ * value per key. Keys are stored base64url-encoded, so any string is a key.
+ * Revisions are stream sequences; compare-and-set is an expected last
+ * subject sequence.
  */
-export async function openKeyValue(ctx: KeyValueContext, bucket: string, options: KeyValueOptions): Promise<KeyValue> {
+export async function openKeyValue(ctx: KeyValueContext, bucket: string, how: KeyValueOpen): Promise<KeyValue> {
   const stream = `KV_${bucket}`;
   const jsm = await ctx.jsm();
   try {
@@ -45,24 +68,33 @@ export async function openKeyValue(ctx: KeyValueContext, bucket: string, options
       if (isStreamNotFound(err)) return undefined;
       throw err;
     });
-    if (found === undefined) {
-      const config: Partial<NatsStreamConfig> & { name: string } = {
+    if (how.mode === "open") {
+      if (found === undefined) {
+        throw new WindshiftError(ErrorCode.NotFound, `key-value bucket "${bucket}" not found`, { details: { bucket } });
+      }
+    } else if (found === undefined) {
+      await jsm.streams.add({
+        ...bucketSettings(how.options),
+        ...BUCKET_CONFIG,
         name: stream,
         subjects: [`$KV.${bucket}.>`],
-        retention: RetentionPolicy.Limits,
-        storage: StorageType.File,
-        num_replicas: options.replicas,
-        max_msgs_per_subject: 1,
-        max_age: toNanos(options.ttlMs),
-        duplicate_window: toNanos(Math.min(options.ttlMs, 120_000)),
-        discard: DiscardPolicy.New,
-        allow_rollup_hdrs: true,
-        deny_delete: true,
-        deny_purge: false,
-        allow_direct: true,
-      };
-      await jsm.streams.add(config);
-      ctx.logger.info("key-value bucket created", { bucket, ttlMs: options.ttlMs });
+      });
+      ctx.logger.info("key-value bucket created", { bucket, ttlMs: how.options.ttlMs });
+    } else if (how.mode === "ensure") {
+      const wanted = bucketSettings(how.options);
+      const c = found.config;
+      if (
+        c.max_age !== wanted.max_age ||
+        c.num_replicas !== wanted.num_replicas ||
+        c.duplicate_window !== wanted.duplicate_window
+      ) {
+        await jsm.streams.update(stream, wanted);
+        ctx.logger.info("key-value bucket updated", {
+          bucket,
+          ttlMs: how.options.ttlMs,
+          replicas: how.options.replicas,
+        });
+      }
     }
   } catch (err) {
     throw toWindshiftError(err, `opening key-value bucket "${bucket}"`);

@@ -24,7 +24,7 @@ import type {
   FeedOptions,
   FeedSink,
   KeyValue,
-  KeyValueOptions,
+  KeyValueOpen,
   OutgoingEvent,
   StoredEvent,
   StreamConfig,
@@ -191,13 +191,19 @@ class MemoryEngine implements Engine {
     if (!target.delete(id)) throw notFound("event", { stream, id });
   }
 
-  async keyValue(bucket: string, options: KeyValueOptions, signal: AbortSignal | undefined): Promise<KeyValue> {
+  async keyValue(bucket: string, how: KeyValueOpen, signal: AbortSignal | undefined): Promise<KeyValue> {
     checkCall(this.#closed, signal);
-    let found = this.#buckets.get(bucket);
-    if (found === undefined) {
-      found = new MemoryBucket(this.#host, bucket, options);
-      this.#buckets.set(bucket, found);
+    const found = this.#buckets.get(bucket);
+    if (how.mode === "open") {
+      if (found === undefined) throw notFound("bucket", { bucket });
+      return found;
     }
+    if (found === undefined) {
+      const created = new MemoryBucket(this.#host, bucket, how.options);
+      this.#buckets.set(bucket, created);
+      return created;
+    }
+    if (how.mode === "ensure") found.options = Object.freeze({ ...how.options });
     return found;
   }
 

@@ -18,7 +18,10 @@ export function abortedError(signal: AbortSignal): WindshiftError {
 }
 
 /** A stream, consumer or event does not exist. */
-export function notFound(what: "stream" | "consumer" | "event", details: Record<string, unknown>): WindshiftError {
+export function notFound(
+  what: "stream" | "consumer" | "event" | "bucket",
+  details: Record<string, unknown>,
+): WindshiftError {
   return new WindshiftError(ErrorCode.NotFound, `${what} not found`, { details });
 }
 

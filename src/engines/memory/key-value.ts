@@ -28,7 +28,8 @@ export interface BucketHost {
  */
 export class MemoryBucket implements KeyValue {
   readonly name: string;
-  readonly options: KeyValueOptions;
+  /** Replaced as a whole when the bucket is ensured with other settings. */
+  options: KeyValueOptions;
   readonly #host: BucketHost;
   readonly #entries = new Map<string, Stored>();
   #revision = 0;
