@@ -161,16 +161,22 @@ export function toMermaid(run: WorkflowRun): string {
       lines.push(`  ${source} -- "${label(name)}" --> ${target}`);
     }
   }
-  lines.push(
-    "  classDef completed fill:#d3f9d8,stroke:#2b8a3e",
-    "  classDef running fill:#d0ebff,stroke:#1864ab",
-    "  classDef scheduled fill:#f1f3f5,stroke:#868e96",
-    "  classDef failed fill:#ffe3e3,stroke:#c92a2a",
-    "  classDef waiting fill:#fff3bf,stroke:#e67700",
-    "  classDef external fill:#f3d9fa,stroke:#862e9c",
-  );
+  const used = new Set(lines.flatMap((line) => line.match(/:::(\w+)$/)?.[1] ?? []));
+  for (const [name, style] of Object.entries(CLASS_STYLES)) {
+    if (used.has(name)) lines.push(`  classDef ${name} ${style}`);
+  }
   return lines.join("\n");
 }
+
+/** The colours of the node classes. */
+const CLASS_STYLES: Readonly<Record<string, string>> = {
+  completed: "fill:#d3f9d8,stroke:#2b8a3e",
+  running: "fill:#d0ebff,stroke:#1864ab",
+  scheduled: "fill:#f1f3f5,stroke:#868e96",
+  failed: "fill:#ffe3e3,stroke:#c92a2a",
+  waiting: "fill:#fff3bf,stroke:#e67700",
+  external: "fill:#f3d9fa,stroke:#862e9c",
+};
 
 /** A Mermaid node id for an event name (names may hold `.`, `:` and `-`). */
 function nodeId(name: string): string {

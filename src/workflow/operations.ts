@@ -159,13 +159,13 @@ export async function emitWorkflowEvent(
   const signal = v.signal("signal", o.signal);
   const store = await storeOf(rt, table);
   let duplicate = false;
-  const run = await store.update(
+  const { state: run } = await store.update(
     runId,
     (r) => {
       duplicate = !emitExternal(r, emit, rt.clock.now());
       return !duplicate;
     },
-    signal,
+    signal === undefined ? {} : { signal },
   );
   // Also after a duplicate: the first emit may have failed before it published what it fired.
   const fired = scheduledBy(run, eventFirer(name));

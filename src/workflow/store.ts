@@ -48,24 +48,37 @@ export class RunStore {
    * Applies `change` to the run and writes it back unless another write came
    * first; then reads again and applies it again. `change` returns whether
    * it changed anything (nothing is written when it did not) and must be a
-   * pure function of the state it is given. Returns the state as written (or
-   * as read, when unchanged); `NOT_FOUND` when the run does not exist.
+   * pure function of the state it is given. `known` is the run as this
+   * process last wrote or read it: the first try starts from a copy of it
+   * instead of a read (a stale copy costs one failed write). Returns the run
+   * as written (or as read, when unchanged); `NOT_FOUND` when it does not
+   * exist.
    */
-  async update(runId: string, change: (run: RunState) => boolean, signal?: AbortSignal): Promise<RunState> {
+  async update(
+    runId: string,
+    change: (run: RunState) => boolean,
+    options: { readonly known?: StoredRun; readonly signal?: AbortSignal } = {},
+  ): Promise<StoredRun> {
+    const { signal } = options;
+    let known = options.known;
     for (let conflicts = 0; ; conflicts++) {
-      const stored = await this.read(runId, signal);
+      const stored =
+        known === undefined
+          ? await this.read(runId, signal)
+          : { state: structuredClone(known.state), revision: known.revision };
+      known = undefined;
       if (stored === undefined) {
         throw new WindshiftError(ErrorCode.NotFound, `workflow run "${runId}" not found (never started, or expired)`, {
           details: { runId },
         });
       }
-      if (!change(stored.state)) return stored.state;
+      if (!change(stored.state)) return stored;
       try {
-        await this.#kv.put(runId, this.#encode(stored.state), {
+        const revision = await this.#kv.put(runId, this.#encode(stored.state), {
           expectedRevision: stored.revision,
           ...(signal ? { signal } : {}),
         });
-        return stored.state;
+        return { state: stored.state, revision };
       } catch (err) {
         if (!isWindshiftError(err, ErrorCode.WrongSequence) || conflicts >= MAX_CONFLICTS) throw err;
       }

@@ -30,7 +30,7 @@ import {
 } from "./run-state.js";
 import { publishTasks } from "./schedule.js";
 import { Slots } from "./slots.js";
-import { type RunStore, storeOf } from "./store.js";
+import { type RunStore, type StoredRun, storeOf } from "./store.js";
 
 /**
  * A running workflow worker: it runs the tasks of its task types as they
@@ -182,9 +182,9 @@ class TaskRunner {
     const now = () => this.#rt.clock.now();
     let attempt = 0;
     let waitMs = 0;
-    let started: RunState;
+    let stored: StoredRun;
     try {
-      started = await store.update(runId, (run) => {
+      stored = await store.update(runId, (run) => {
         attempt = 0;
         const record = run.tasks[taskId];
         if (record === undefined) throw new PermanentError(`workflow run "${runId}" has no task ${taskId}`);
@@ -198,6 +198,7 @@ class TaskRunner {
       if (!isWindshiftError(err, ErrorCode.NotFound)) throw err;
       throw new PermanentError(`workflow run "${runId}" not found (it expired, or was never started)`, { cause: err });
     }
+    const started = stored.state;
     if (waitMs > 0) {
       await event.reject({ delayMs: waitMs });
       return;
@@ -229,7 +230,10 @@ class TaskRunner {
     }
     let committed: RunState;
     try {
-      committed = await store.update(runId, (run) => commitTask(run, taskId, requests, now()));
+      // Starts from the run as the attempt's start wrote it: no read, unless another task wrote since.
+      ({ state: committed } = await store.update(runId, (run) => commitTask(run, taskId, requests, now()), {
+        known: stored,
+      }));
     } catch (err) {
       // Requests too large to store can never be committed; anything else is retried.
       if (!isWindshiftError(err, ErrorCode.InvalidData)) throw err;

@@ -13,7 +13,8 @@ it("ensureWorkflow creates, then updates, the stream, the bucket and the consume
   const maxAges = async () => ({
     stream: (await jsm.streams.info(`WORKFLOW_${name}`)).config.max_age / 1e6,
     bucket: (await jsm.streams.info(`KV_WORKFLOW_${name}`)).config.max_age / 1e6,
-    ackWait: (await jsm.consumers.info(`WORKFLOW_${name}`, "windshift-demo-v1-ChargeCard")).config.ack_wait / 1e6,
+    ackWait:
+      ((await jsm.consumers.info(`WORKFLOW_${name}`, "windshift-demo-v1-ChargeCard")).config.ack_wait ?? 0) / 1e6,
   });
   await env.events.ensureWorkflow(flow, { retainMs: 3_600_000, processingTimeoutMs: 5_000 });
   expect(await maxAges()).toEqual({ stream: 3_600_000, bucket: 3_600_000, ackWait: 5_000 });

@@ -141,9 +141,7 @@ describe("toMermaid", () => {
       '  j2{{"Refund<br/>waiting for never"}}:::waiting',
       "  t1 -. join .-> j2",
       "  classDef completed fill:#d3f9d8,stroke:#2b8a3e",
-      "  classDef running fill:#d0ebff,stroke:#1864ab",
       "  classDef scheduled fill:#f1f3f5,stroke:#868e96",
-      "  classDef failed fill:#ffe3e3,stroke:#c92a2a",
       "  classDef waiting fill:#fff3bf,stroke:#e67700",
       "  classDef external fill:#f3d9fa,stroke:#862e9c",
     ]);
