@@ -31,6 +31,9 @@
  *   latency              publish→handler at a fixed rate (2,000 events/s): the
  *                        variant publishes on schedule and consumes its own
  *                        events; each carries its publish time in its payload
+ *   workflow             workflows (no raw equivalent): runs/s of a 3-task workflow (a next, then a
+ *                        join on the next task's event), and a 1-task run against an event through
+ *                        `events.process` with a trivial handler, µs per task vs µs per event
  *
  * Run through `npm run bench`, which builds the package, compiles bench/ to
  * .build/bench and starts node with --expose-gc (for the retained heap).
@@ -75,6 +78,7 @@ import {
 } from "./scenarios.js";
 import { gcAvailable } from "./stats.js";
 import { assertNoSdkRegistered, measureTelemetryCost, type TelemetryCost } from "./telemetry-cost.js";
+import { runWorkflowBench, type WorkflowReport } from "./workflow.js";
 
 interface Args {
   quick: boolean;
@@ -100,6 +104,7 @@ const SCENARIOS = [
   "process-ordered-64",
   "latency",
   "memory",
+  "workflow",
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--pull N] [--only ${SCENARIOS.join(",")}] [--json [path]]`;
@@ -139,7 +144,13 @@ function parseArgs(argv: readonly string[]): Args {
 /** The end-to-end latency scenario's publish rate, events per second. */
 const LATENCY_RATE = 2_000;
 
-/** Events per round, by mode and scenario. */
+/**
+ * Runs per round of the 3-task workflow (the 1-task runs and the process
+ * loop's events are three times as many: the same number of tasks).
+ */
+const WORKFLOW_RUNS = 2_000;
+
+/** Events per round, by mode and scenario (runs, for workflow). */
 const SIZES = {
   default: {
     counts: {
@@ -157,6 +168,7 @@ const SIZES = {
       "process-ordered-64": 50_000,
       latency: 2 * LATENCY_RATE,
       memory: 200_000,
+      workflow: WORKFLOW_RUNS,
     },
     rounds: 7,
     microIterations: 200_000,
@@ -178,6 +190,7 @@ const SIZES = {
       "process-ordered-64": 20_000,
       latency: LATENCY_RATE / 2,
       memory: 50_000,
+      workflow: WORKFLOW_RUNS / 4,
     },
     rounds: 3,
     microIterations: 50_000,
@@ -331,6 +344,7 @@ async function main(): Promise<void> {
     const scenarios: ScenarioResult[] = [];
     let after: TelemetryCost;
     let memory: MemoryReport | undefined;
+    let workflow: WorkflowReport | undefined;
     try {
       for (const p of publishes.filter((p) => wanted(p.id))) {
         timedScenarios.push(
@@ -376,6 +390,9 @@ async function main(): Promise<void> {
         throw new Error("the OpenTelemetry SDK exported no spans: it was not in use");
       }
       if (wanted("memory")) memory = await runMemoryBench(count("memory"), rounds, small, progress);
+      if (wanted("workflow")) {
+        workflow = await runWorkflowBench(await open(), ctx.prefix, count("workflow"), rounds, small, progress);
+      }
 
       progress("measuring the no-op telemetry calls (after the scenarios)");
       after = measureTelemetryCost(sizes.microIterations, sizes.microBatches);
@@ -404,6 +421,7 @@ async function main(): Promise<void> {
       scenarios,
       telemetry,
       ...(memory === undefined ? {} : { memory }),
+      ...(workflow === undefined ? {} : { workflow }),
     };
     print(formatReport(report));
     if (args.json) {

@@ -6,6 +6,7 @@
 import type { MemoryReport } from "./memory.js";
 import type { ScenarioResult } from "./scenarios.js";
 import type { TelemetryCost } from "./telemetry-cost.js";
+import type { WorkflowReport } from "./workflow.js";
 
 /** Where and how the numbers were taken. */
 export interface Meta {
@@ -55,6 +56,8 @@ export interface BenchReport {
   readonly telemetry: TelemetryReport;
   /** The in-memory engine's loops, when run. */
   readonly memory?: MemoryReport;
+  /** The workflow loops on JetStream, when run. */
+  readonly workflow?: WorkflowReport;
 }
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
@@ -185,6 +188,7 @@ export function formatReport(report: BenchReport): string {
     ),
   );
   if (report.memory !== undefined) out.push("", ...formatMemory(report.memory));
+  if (report.workflow !== undefined) out.push("", ...formatWorkflow(report.workflow));
   return `${out.join("\n")}\n`;
 }
 
@@ -205,5 +209,44 @@ function formatMemory(memory: MemoryReport): string[] {
       ]),
       new Set([1, 2, 3, 4, 5]),
     ),
+  ];
+}
+
+function formatWorkflow(workflow: WorkflowReport): string[] {
+  const rows = workflow.loops.map((l) => [
+    `${l.title} (n=${l.count.toLocaleString("en-US")})`,
+    int(l.runsPerSec),
+    `${int(Math.min(...l.roundsRunsPerSec))}–${int(Math.max(...l.roundsRunsPerSec))}`,
+    int(l.tasksPerSec),
+    fixed(l.perTaskUs, 1),
+    fixed(l.startUs, 1),
+    fixed(l.ratioToProcess, 2),
+    l.roundRatiosToProcess === undefined
+      ? ""
+      : `${fixed(Math.min(...l.roundRatiosToProcess), 2)}–${fixed(Math.max(...l.roundRatiosToProcess), 2)}`,
+  ]);
+  const single = workflow.loops.find((l) => l.id === "single-task");
+  const processed = workflow.loops.find((l) => l.id === "process");
+  const cost =
+    single === undefined || processed === undefined
+      ? []
+      : [
+          `A task costs ${fixed(single.perTaskUs / processed.perTaskUs, 1)}× an event through events.process ` +
+            `(1-task run ${fixed(single.perTaskUs, 1)} µs/task ÷ ${fixed(processed.perTaskUs, 1)} µs/event).`,
+        ];
+  return [
+    `Workflows on JetStream (events.runWorkflow, concurrency ${workflow.concurrency}), ${workflow.payloadBytes} B ` +
+      `events for the 1-task runs and process, ${workflow.rounds} alternating rounds, medians shown:`,
+    table(
+      ["loop", "runs/s", "rounds min–max", "tasks/s", "µs/task", "start µs/run", "÷ process", "÷ process rounds"],
+      rows,
+      new Set([1, 2, 3, 4, 5, 6, 7]),
+    ),
+    "n: runs per round (events, for events.process); every loop handles the same number of tasks. The runs are started",
+    "(the events published), 64 in flight, before the worker (the processor) starts; runs/s and tasks/s count from its",
+    "start until every run completed (every event handled) and it closed. start µs/run: that start, timed on its own",
+    "(startWorkflow per run; a publish per event for events.process), not in runs/s. No raw nats.js workflow: ÷ process is",
+    "tasks/s over events.process's events/s (medians; rounds: the lowest and highest per-round ratio).",
+    ...cost,
   ];
 }
