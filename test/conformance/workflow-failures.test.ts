@@ -123,7 +123,9 @@ describeEngines("workflow failures", (env) => {
     const { runId } = await env.events.startWorkflow(flow, ChargeCardSchema, { orderId: "l" });
     const run = await runReaches(env, env.events, flow, runId, "failed");
     expect(run.tasks[0]).toMatchObject({ status: "failed", attempts: 1 });
-    expect(run.tasks[0]?.error).toMatch(/^the state of run ".+" would be \d+ bytes, more than the server's max payload/);
+    expect(run.tasks[0]?.error).toMatch(
+      /^the state of run ".+" would be \d+ bytes, more than the server's max payload/,
+    );
     expect(run.events).toEqual([]);
     await expectStats(worker, { rejected: 1 });
   });
@@ -133,9 +135,14 @@ describeEngines("workflow failures", (env) => {
     await env.events.ensureWorkflow(flow);
     await using worker = await env.events.runWorkflow(flow);
     const subject = `workflow.${flow.name}.task.windshift.demo.v1.ChargeCard`;
-    await env.events.publish(subject, ChargeCardSchema, { orderId: "ghost" }, {
-      headers: { "WS-Workflow-Run": "ghost", "WS-Workflow-Task": "1" },
-    });
+    await env.events.publish(
+      subject,
+      ChargeCardSchema,
+      { orderId: "ghost" },
+      {
+        headers: { "WS-Workflow-Run": "ghost", "WS-Workflow-Task": "1" },
+      },
+    );
     await env.events.publish(subject, ChargeCardSchema, { orderId: "bare" });
     await expectStats(worker, { rejected: 2, failed: 2, retried: 0 });
     expect(log.charged).toEqual([]);
