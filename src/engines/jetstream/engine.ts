@@ -170,7 +170,7 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     async keyValue(bucket, how, signal) {
       throwIfAborted(signal);
       return raceAbort(
-        openKeyValue({ logger, jsm, append: (e, o) => append(appendContext, e, o) }, bucket, how),
+        openKeyValue({ logger, jsm, requester, append: (e, o) => append(appendContext, e, o) }, bucket, how),
         signal,
       );
     },

@@ -17,7 +17,8 @@ import type {
   KeyValueWriteOptions,
   OutgoingEvent,
 } from "../engine.js";
-import { isStreamNotFound, toWindshiftError } from "./errors.js";
+import { apiError, isStreamNotFound, JsErrorCode, toWindshiftError } from "./errors.js";
+import type { Requester, RequestFailures } from "./requester.js";
 import { toNanos } from "./streams.js";
 
 /** The header NATS key-value uses to mark deletes. */
@@ -50,6 +51,8 @@ function bucketSettings(options: KeyValueOptions) {
 export interface KeyValueContext {
   readonly logger: Logger;
   jsm(): Promise<JetStreamManager>;
+  /** The requester publishes go through. */
+  requester(): Requester;
   append(event: OutgoingEvent, options: AppendOptions): Promise<Appended>;
 }
 
@@ -100,13 +103,34 @@ export async function openKeyValue(ctx: KeyValueContext, bucket: string, how: Ke
     throw toWindshiftError(err, `opening key-value bucket "${bucket}"`);
   }
   const subjectOf = (key: string): string => `$KV.${bucket}.${Buffer.from(key, "utf8").toString("base64url")}`;
-  /** The key's last record, delete markers included. */
-  const last = async (key: string) => {
-    try {
-      return await jsm.streams.getMessage(stream, { last_by_subj: subjectOf(key) });
-    } catch (err) {
-      throw toWindshiftError(err, `key-value bucket "${bucket}": reading key "${key}"`);
+  /**
+   * The key's last record, delete markers included; `undefined` when it has
+   * none. Sent through the requester, as publishes are, so that a read in
+   * flight when the connection drops fails at once instead of after its
+   * whole timeout.
+   */
+  const last = async (key: string, signal: AbortSignal | undefined): Promise<KvRecordRead | undefined> => {
+    const what = `key-value bucket "${bucket}": reading key "${key}"`;
+    const reply = await ctx
+      .requester()
+      .request(`$JS.API.STREAM.MSG.GET.${stream}`, encoder.encode(JSON.stringify({ last_by_subj: subjectOf(key) })), {
+        headers: undefined,
+        timeoutMs: TIMEOUT_MS,
+        signal,
+        failures: readFailures(what),
+      });
+    const answer = reply.json<MsgGetResponse>();
+    if (answer.error !== undefined) {
+      if (answer.error.err_code === JsErrorCode.NoMessageFound) return undefined;
+      throw apiError(what, answer.error);
     }
+    const message = answer.message;
+    if (message === undefined) throw new WindshiftError(ErrorCode.Server, `${what}: an answer without a message`);
+    return {
+      seq: message.seq,
+      data: message.data === undefined ? NO_VALUE : new Uint8Array(Buffer.from(message.data, "base64")),
+      deleted: isDeleteMarker(operationOf(message.hdrs)),
+    };
   };
   const write = async (key: string, record: KvRecord, options: KeyValueWriteOptions | undefined): Promise<number> => {
     const append = (expectedLastSubjectId: number | undefined) =>
@@ -127,15 +151,15 @@ export async function openKeyValue(ctx: KeyValueContext, bucket: string, how: Ke
     } catch (err) {
       // "Absent" includes deleted: then the delete marker's revision is the one to expect.
       if (expected !== 0 || !isWindshiftError(err, ErrorCode.WrongSequence)) throw err;
-      const marker = await last(key);
-      if (marker === null || !isDeleteMarker(marker.header?.get(KV_OPERATION))) throw err;
+      const marker = await last(key, options?.signal);
+      if (marker === undefined || !marker.deleted) throw err;
       return (await append(marker.seq)).id;
     }
   };
   return {
-    async get(key: string): Promise<KeyValueEntry | undefined> {
-      const stored = await last(key);
-      if (stored === null || isDeleteMarker(stored.header?.get(KV_OPERATION))) return undefined;
+    async get(key: string, signal?: AbortSignal): Promise<KeyValueEntry | undefined> {
+      const stored = await last(key, signal);
+      if (stored === undefined || stored.deleted) return undefined;
       return { value: stored.data, revision: stored.seq };
     },
     put: (key, value, options) => write(key, { value, deleted: false }, options),
@@ -143,6 +167,40 @@ export async function openKeyValue(ctx: KeyValueContext, bucket: string, how: Ke
       await write(key, { value: NO_VALUE, deleted: true }, options);
     },
   };
+}
+
+/** The last record of a key, as read. */
+interface KvRecordRead {
+  readonly seq: number;
+  readonly data: Uint8Array;
+  readonly deleted: boolean;
+}
+
+/** The answer to `$JS.API.STREAM.MSG.GET`. */
+interface MsgGetResponse {
+  readonly message?: { readonly seq: number; readonly data?: string; readonly hdrs?: string };
+  readonly error?: { readonly code?: number; readonly err_code?: number; readonly description?: string };
+}
+
+const encoder = new TextEncoder();
+
+/** How a failed read is described. */
+function readFailures(what: string): RequestFailures {
+  return {
+    noResponders: () => new WindshiftError(ErrorCode.Unavailable, `${what}: JetStream did not answer (no responders)`),
+    timeout: () => new WindshiftError(ErrorCode.Timeout, `${what}: timed out`),
+    closed: () => new WindshiftError(ErrorCode.Closed, `${what}: the connection is closed`),
+  };
+}
+
+/** The `KV-Operation` header in a stored message's headers (base64 of the NATS header block). */
+function operationOf(hdrs: string | undefined): string | undefined {
+  if (hdrs === undefined) return undefined;
+  const prefix = `${KV_OPERATION.toLowerCase()}:`;
+  for (const line of Buffer.from(hdrs, "base64").toString("utf8").split("\r\n")) {
+    if (line.toLowerCase().startsWith(prefix)) return line.slice(prefix.length).trim();
+  }
+  return undefined;
 }
 
 /** What one write stores. */
