@@ -291,6 +291,8 @@ class Worker implements WorkflowWorker {
       return failure;
     });
     signal?.addEventListener("abort", this.#onAbort, { once: true });
+    // Aborted while the processors started.
+    if (signal?.aborted) void this.close();
   }
 
   get stats(): ProcessorStats {

@@ -200,6 +200,17 @@ describeEngines("workflow failures", (env) => {
     }
   });
 
+  it("stops a worker when its signal is aborted, and refuses to start with an aborted one", async () => {
+    const { flow } = checkout();
+    await env.events.ensureWorkflow(flow);
+    const controller = new AbortController();
+    const worker = await env.events.runWorkflow(flow, { signal: controller.signal });
+    controller.abort();
+    expect(await worker.closed).toBeUndefined();
+    const err = await windshiftError(env.events.runWorkflow(flow, { signal: AbortSignal.abort() }));
+    expect(err.code).toBe(ErrorCode.Aborted);
+  });
+
   it("refuses bad input with a validation error before anything is sent", async () => {
     const { flow } = checkout();
     const invalid = async (work: () => unknown) => {
