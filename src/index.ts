@@ -8,8 +8,19 @@
 export type { ConsumerDescription, ConsumerOptions } from "./client/consumers.js";
 export { createEvents } from "./client/create-events.js";
 export type { Events } from "./client/events.js";
+export type {
+  ConsumerInfo,
+  ConsumerInfoState,
+  GetEventOptions,
+  OperationOptions,
+  PurgeResult,
+  PurgeStreamOptions,
+  StreamInfo,
+  StreamInfoState,
+} from "./client/operations.js";
 export type { ClientOptions, EventsOptions } from "./client/options.js";
 export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./client/position.js";
+export type { StoredEvent } from "./client/stored-event.js";
 export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./client/streams.js";
 export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./consume/event.js";
 export type { SubscribeOptions } from "./consume/options.js";
@@ -32,6 +43,9 @@ export type { OutcomeCounts } from "./process/outcomes.js";
 export type { Processor, ProcessorStats } from "./process/processor.js";
 export type { ReplayOptions, ReplayResult } from "./process/replay.js";
 export type { PublishedEvent, PublishOptions } from "./publish/publish.js";
+export type { ApplyOptions, PlanOptions } from "./topology/apply.js";
+export type { FieldChange, TopologyChange, TopologyPlan } from "./topology/plan.js";
+export type { ConsumerDeclaration, StreamDeclaration, Topology } from "./topology/topology.js";
 export { Headers } from "./wire.js";
 export type { NextOptions, TaskContext, WorkflowEvent, WorkflowEvents } from "./workflow/context.js";
 export type { TaskHandler, Workflow } from "./workflow/definition.js";

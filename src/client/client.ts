@@ -8,12 +8,25 @@ import { replayDeadLetters } from "../process/replay.js";
 import { publish } from "../publish/publish.js";
 import type { Runtime } from "../runtime.js";
 import { createTelemetry } from "../telemetry/telemetry.js";
+import { apply, plan } from "../topology/apply.js";
 import type { Workflow } from "../workflow/definition.js";
 import type { EmitWorkflowEventOptions } from "../workflow/operations.js";
 import { emitWorkflowEvent, ensureWorkflow, inspectWorkflow, startWorkflow } from "../workflow/operations.js";
 import { runWorkflow } from "../workflow/worker.js";
 import { ensureConsumer } from "./consumers.js";
 import type { Events } from "./events.js";
+import {
+  consumerInfo,
+  deleteConsumer,
+  deleteStream,
+  type GetEventOptions,
+  getEvent,
+  getLastEvent,
+  listConsumers,
+  listStreams,
+  purgeStream,
+  streamInfo,
+} from "./operations.js";
 import type { ClientSettings } from "./options.js";
 import { ensureStream } from "./streams.js";
 
@@ -47,6 +60,17 @@ export function createClient(
     process: (stream, consumer, handlers, opts) => startProcessor(rt, stream, consumer, handlers, opts),
     replayDeadLetters: (stream, opts) => replayDeadLetters(rt, stream, opts),
     idempotent: (bucket, opts) => idempotent(rt, bucket, opts),
+    streamInfo: (name, opts) => streamInfo(rt, name, opts),
+    listStreams: (opts) => listStreams(rt, opts),
+    deleteStream: (name, opts) => deleteStream(rt, name, opts),
+    purgeStream: (name, opts) => purgeStream(rt, name, opts),
+    consumerInfo: (stream, name, opts) => consumerInfo(rt, stream, name, opts),
+    listConsumers: (stream, opts) => listConsumers(rt, stream, opts),
+    deleteConsumer: (stream, name, opts) => deleteConsumer(rt, stream, name, opts),
+    getEvent: (stream: string, id: number, opts?: GetEventOptions) => getEvent(rt, stream, id, opts),
+    getLastEvent: (stream: string, subject: string, opts?: GetEventOptions) => getLastEvent(rt, stream, subject, opts),
+    plan: (topology, opts) => plan(rt, topology, opts),
+    apply: (topology, opts) => apply(rt, topology, opts),
     ensureWorkflow: (flow, opts) => ensureWorkflow(rt, flow, opts),
     startWorkflow: (flow, schema, data, opts) => startWorkflow(rt, flow, schema, data, opts),
     runWorkflow: (flow, opts) => runWorkflow(rt, flow, opts),

@@ -7,6 +7,9 @@ import type { Middleware, ProcessOptions } from "../process/options.js";
 import type { Processor } from "../process/processor.js";
 import type { ReplayOptions, ReplayResult } from "../process/replay.js";
 import type { PublishedEvent, PublishOptions } from "../publish/publish.js";
+import type { ApplyOptions, PlanOptions } from "../topology/apply.js";
+import type { TopologyPlan } from "../topology/plan.js";
+import type { Topology } from "../topology/topology.js";
 import type { Workflow } from "../workflow/definition.js";
 import type { WorkflowRun } from "../workflow/inspect.js";
 import type {
@@ -19,6 +22,15 @@ import type {
 import type { EnsureWorkflowOptions, RunWorkflowOptions, StartWorkflowOptions } from "../workflow/options.js";
 import type { WorkflowWorker } from "../workflow/worker.js";
 import type { ConsumerDescription, ConsumerOptions } from "./consumers.js";
+import type {
+  ConsumerInfo,
+  GetEventOptions,
+  OperationOptions,
+  PurgeResult,
+  PurgeStreamOptions,
+  StreamInfo,
+} from "./operations.js";
+import type { StoredEvent } from "./stored-event.js";
 import type { StreamDescription, StreamOptions } from "./streams.js";
 
 /**
@@ -145,6 +157,117 @@ export interface Events extends AsyncDisposable {
    * ```
    */
   idempotent(bucket: string, options?: IdempotentOptions): Promise<Middleware>;
+
+  /**
+   * A stream's configuration and what it holds now (events, bytes, first and
+   * last id and time, subjects, consumers). `NOT_FOUND` when it is missing.
+   *
+   * @example
+   * ```ts
+   * const { state } = await events.streamInfo("orders");
+   * console.log(state.events, "events,", state.lastTime);
+   * ```
+   */
+  streamInfo(name: string, options?: OperationOptions): Promise<StreamInfo>;
+
+  /** Every stream, by name (the engine's own, such as key-value buckets' `KV_…`, included). */
+  listStreams(options?: OperationOptions): Promise<StreamInfo[]>;
+
+  /**
+   * Deletes a stream with its events and consumers; their subscribers end
+   * with `NOT_FOUND`. `NOT_FOUND` when it is missing.
+   */
+  deleteStream(name: string, options?: OperationOptions): Promise<void>;
+
+  /**
+   * Removes events from a stream: all of them, those on `subject`, those
+   * below `upToId`, or all but the `keepLast` newest. Ids are not reused.
+   *
+   * @example
+   * ```ts
+   * const { purged } = await events.purgeStream("orders", { subject: "orders.test.>" });
+   * ```
+   */
+  purgeStream(name: string, options?: PurgeStreamOptions): Promise<PurgeResult>;
+
+  /**
+   * A consumer's configuration and progress: its lag (`pending`), events
+   * waiting to be acked, redelivered, last delivered and last acked ids.
+   * `NOT_FOUND` when it (or its stream) is missing.
+   *
+   * @example
+   * ```ts
+   * const { state } = await events.consumerInfo("orders", "billing");
+   * console.log("lag", state.pending, "unacked", state.unsettled);
+   * ```
+   */
+  consumerInfo(stream: string, name: string, options?: OperationOptions): Promise<ConsumerInfo>;
+
+  /** Every consumer of `stream`, by name. `NOT_FOUND` when the stream is missing. */
+  listConsumers(stream: string, options?: OperationOptions): Promise<ConsumerInfo[]>;
+
+  /** Deletes a consumer; its subscribers end with `NOT_FOUND`. `NOT_FOUND` when it is missing. */
+  deleteConsumer(stream: string, name: string, options?: OperationOptions): Promise<void>;
+
+  /**
+   * Reads event `id` of `stream` back, decoded as `schema` (or by a
+   * `registry`). `NOT_FOUND` when there is no such event.
+   *
+   * @example
+   * ```ts
+   * const event = await events.getEvent("orders", 42, { schema: OrderCreatedSchema });
+   * console.log(event.data.orderId, event.storedAt);
+   * ```
+   */
+  getEvent<Desc extends DescMessage>(
+    stream: string,
+    id: number,
+    options: GetEventOptions<Desc> & { readonly schema: Desc },
+  ): Promise<StoredEvent<MessageShape<Desc>>>;
+  getEvent(stream: string, id: number, options?: GetEventOptions): Promise<StoredEvent<Message>>;
+
+  /**
+   * Reads back the last event on `subject` (no wildcards) in `stream`.
+   * `NOT_FOUND` when there is none.
+   */
+  getLastEvent<Desc extends DescMessage>(
+    stream: string,
+    subject: string,
+    options: GetEventOptions<Desc> & { readonly schema: Desc },
+  ): Promise<StoredEvent<MessageShape<Desc>>>;
+  getLastEvent(stream: string, subject: string, options?: GetEventOptions): Promise<StoredEvent<Message>>;
+
+  /**
+   * Compares a declared topology (streams and durable consumers, with the
+   * options of `ensureStream` / `ensureConsumer`) with what the engine
+   * holds, and returns the changes that would make it match — create,
+   * update (field by field), unchanged, delete (with `prune`), or replace
+   * (an update the engine cannot make in place) — touching nothing.
+   *
+   * @example
+   * ```ts
+   * const { changes } = await events.plan({ streams: [{ name: "orders", subjects: ["orders.>"] }] });
+   * for (const c of changes) console.log(c.action, c.kind, c.name);
+   * ```
+   */
+  plan(topology: Topology, options?: PlanOptions): Promise<TopologyPlan>;
+
+  /**
+   * Makes the engine match a declared topology and returns what it did (the
+   * plan, carried out): streams, then consumers, then deletions. Applying
+   * the same topology again changes nothing. A plan with a change the
+   * engine cannot make in place is refused (`VALIDATION`) before anything
+   * is changed; `dryRun` only plans.
+   *
+   * @example
+   * ```ts
+   * await events.apply({
+   *   streams: [{ name: "orders", subjects: ["orders.>"], maxAgeMs: 604_800_000 }],
+   *   consumers: [{ stream: "orders", name: "billing", from: { start: true } }],
+   * });
+   * ```
+   */
+  apply(topology: Topology, options?: ApplyOptions): Promise<TopologyPlan>;
 
   /**
    * Creates or updates what `flow` needs on the engine: its stream

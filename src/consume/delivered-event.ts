@@ -2,10 +2,10 @@ import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import type { Context, Span } from "@opentelemetry/api";
 import type { Delivery, SettleKind } from "../engines/engine.js";
 import { ErrorCode, WindshiftError } from "../errors.js";
-import { assertSchema, decode } from "../internal/codec.js";
+import { assertSchema } from "../internal/codec.js";
 import { failSpan } from "../telemetry/spans.js";
-import { Headers, parseTime } from "../wire.js";
 import type { Event, EventHeaders, RejectOptions, SettleOptions } from "./event.js";
+import { dataType, decodeAs, decodeWith, eventHeaders } from "./event-data.js";
 import type { Decoder } from "./options.js";
 import { resolveRejectOptions, resolveSettleOptions, type SettleSettings } from "./settle-options.js";
 import type { Settler } from "./settler.js";
@@ -20,9 +20,6 @@ enum Phase {
 }
 
 const SETTLED: Promise<void> = Promise.resolve();
-const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
-const PUBLISHED_TIME_KEY = Headers.PublishedTime.toLowerCase();
-const MSG_ID_KEY = Headers.MsgId.toLowerCase();
 
 /** The one {@link Event} implementation: a delivery, its processing span, and its settlement state. */
 export class EventImpl<T extends Message = Message> implements Event<T> {
@@ -80,19 +77,11 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   get type(): string {
-    return this.delivery.headers.get(DATA_TYPE_KEY) ?? "";
+    return dataType(this.delivery.headers);
   }
 
   get headers(): EventHeaders {
-    if (this.#headers === undefined) {
-      const raw = this.delivery.headers;
-      const time = raw.get(PUBLISHED_TIME_KEY);
-      this.#headers = Object.freeze({
-        occurredAt: time === undefined ? undefined : parseTime(time),
-        idempotencyKey: raw.get(MSG_ID_KEY),
-        get: (name: string) => raw.get(name.toLowerCase()),
-      });
-    }
+    this.#headers ??= eventHeaders(this.delivery.headers);
     return this.#headers;
   }
 
@@ -129,24 +118,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   #decodeData(): unknown {
-    const decoder = this.#decoder;
-    if (decoder === undefined) {
-      throw new WindshiftError(
-        ErrorCode.Validation,
-        "event.data needs a `schema` or `registry` on subscribe(); use event.decode(Schema) or event.payload instead",
-      );
-    }
-    if ("schema" in decoder) return this.#decodeAs(decoder.schema);
-    const type = this.type;
-    const schema = type === "" ? undefined : decoder.registry.getMessage(type);
-    if (schema === undefined) {
-      throw new WindshiftError(
-        ErrorCode.InvalidData,
-        type === "" ? "the event has no WS-Data-Type header" : `the registry does not know the type "${type}"`,
-        { details: { type, id: this.id } },
-      );
-    }
-    return decode(schema, this.payload);
+    return decodeWith(this.#decoder, this, "subscribe()");
   }
 
   is(schema: DescMessage): boolean {
@@ -165,17 +137,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   #decodeAs<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
-    const type = this.type;
-    if (type !== schema.typeName) {
-      throw new WindshiftError(
-        ErrorCode.InvalidData,
-        type === ""
-          ? `the event has no WS-Data-Type header; expected ${schema.typeName}`
-          : `the event is a ${type}, not a ${schema.typeName}`,
-        { details: { expected: schema.typeName, actual: type, id: this.id } },
-      );
-    }
-    return decode(schema, this.payload);
+    return decodeAs(schema, this);
   }
 
   ack(options?: SettleOptions): Promise<void> {

@@ -85,6 +85,44 @@ export interface ConsumerState {
   readonly unsettled: number;
   /** Events for this consumer not delivered yet (its lag). */
   readonly pending: number;
+  /** Unsettled events delivered more than once (JetStream's num_redelivered). */
+  readonly redelivered: number;
+  /**
+   * The consumer's position: the id of the last event delivered, or of the
+   * last event it started after (JetStream's delivered stream sequence).
+   */
+  readonly lastDeliveredId: number;
+}
+
+/** What a stream holds now. Times are epoch milliseconds. */
+export interface StreamContents {
+  readonly events: number;
+  /** Bytes stored, as the engine counts them (payloads, headers and subjects). */
+  readonly bytes: number;
+  /** The first event's id; the next id to be given when the stream is empty. */
+  readonly firstId: number;
+  readonly firstTime: number | undefined;
+  /** The last event's id (0 when nothing was ever stored). */
+  readonly lastId: number;
+  readonly lastTime: number | undefined;
+  /** Distinct subjects with events. */
+  readonly subjects: number;
+  readonly consumers: number;
+}
+
+/** A stream as the engine has it. */
+export interface StreamState {
+  readonly config: StreamConfig;
+  readonly contents: StreamContents;
+}
+
+/** Which events a purge removes: all, those on `subject`, those below `upToId`, all but the `keepLast` newest. */
+export interface PurgeOptions {
+  readonly subject: string | undefined;
+  /** Keep this many of the newest (on `subject`, when given). */
+  readonly keepLast: number | undefined;
+  /** Remove events with ids below this. */
+  readonly upToId: number | undefined;
 }
 
 /** What `ensureStream` / `ensureConsumer` did. */
@@ -133,6 +171,8 @@ export interface StoredEvent {
   readonly subject: string;
   readonly payload: Uint8Array;
   readonly headers: RawHeaders;
+  /** When the stream stored it (epoch milliseconds). */
+  readonly time: number;
 }
 
 /**
@@ -334,6 +374,28 @@ export interface Engine {
   ): Promise<Ensured<ConsumerConfig> & { readonly name: string }>;
   /** The consumer's configuration and progress; `NOT_FOUND` when it (or its stream) is missing. */
   consumerState(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<ConsumerState>;
+  /** Every consumer of `stream`, by name; `NOT_FOUND` when the stream is missing. */
+  listConsumers(stream: string, signal: AbortSignal | undefined): Promise<ConsumerState[]>;
+  /** Removes a consumer; its subscribers end with `NOT_FOUND`. `NOT_FOUND` when it is missing. */
+  deleteConsumer(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<void>;
+
+  /** The stream's configuration and contents; `NOT_FOUND` when it is missing. */
+  streamState(stream: string, signal: AbortSignal | undefined): Promise<StreamState>;
+  /** Every stream, by name. */
+  listStreams(signal: AbortSignal | undefined): Promise<StreamState[]>;
+  /** Removes a stream, its events and its consumers; `NOT_FOUND` when it is missing. */
+  deleteStream(stream: string, signal: AbortSignal | undefined): Promise<void>;
+  /** Removes events from a stream; returns how many. `NOT_FOUND` when it is missing. */
+  purgeStream(stream: string, options: PurgeOptions, signal: AbortSignal | undefined): Promise<number>;
+  /**
+   * One stored event: by id, or the last one on a subject (no wildcards).
+   * `NOT_FOUND` when there is none (or the stream is missing).
+   */
+  getEvent(
+    stream: string,
+    which: { readonly id: number } | { readonly lastOn: string },
+    signal: AbortSignal | undefined,
+  ): Promise<StoredEvent>;
 
   /**
    * One attempt to store an event in the stream capturing its subject:

@@ -109,6 +109,8 @@ export function toConsumerState(info: ConsumerInfo): ConsumerState {
     ackFloor: info.ack_floor?.stream_seq ?? 0,
     unsettled: info.num_ack_pending,
     pending: info.num_pending,
+    redelivered: info.num_redelivered,
+    lastDeliveredId: info.delivered?.stream_seq ?? 0,
   };
 }
 

@@ -9,6 +9,7 @@ import { ensureConsumer, toConsumerState } from "./consumers.js";
 import { Settlements } from "./delivery.js";
 import { apiError, isConsumerNotFound, toWindshiftError } from "./errors.js";
 import { openKeyValue } from "./key-value.js";
+import { getEvent, listConsumers, listStreams, purgeStream, toStreamState } from "./operations.js";
 import { Puller } from "./puller.js";
 import { readStream } from "./read.js";
 import { Requester } from "./requester.js";
@@ -72,6 +73,19 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     }
   };
   const appendContext = { nc, logger, requester, streamsCapturing };
+  /** One management call: aborted by `signal`, its failures mapped (`what` says what it was). */
+  const call = async <T>(
+    signal: AbortSignal | undefined,
+    what: string,
+    work: (m: JetStreamManager) => Promise<T>,
+  ): Promise<T> => {
+    throwIfAborted(signal);
+    try {
+      return await raceAbort(jsm().then(work), signal);
+    } catch (err) {
+      throw toWindshiftError(err, what);
+    }
+  };
 
   return {
     clock: realClock,
@@ -93,17 +107,8 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
       return facts;
     },
     maxPayload: () => nc.info?.max_payload,
-    async ensureStream(config, signal) {
-      throwIfAborted(signal);
-      try {
-        return await raceAbort(
-          jsm().then((m) => ensureStream(m, nc, logger, config)),
-          signal,
-        );
-      } catch (err) {
-        throw toWindshiftError(err, `ensureStream("${config.name}")`);
-      }
-    },
+    ensureStream: (config, signal) =>
+      call(signal, `ensureStream("${config.name}")`, (m) => ensureStream(m, nc, logger, config)),
     async streamsCapturing(subject, signal) {
       throwIfAborted(signal);
       try {
@@ -112,29 +117,31 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
         throw toWindshiftError(err, `looking up the stream of "${subject}"`);
       }
     },
-    async ensureConsumer(stream, config, signal) {
-      throwIfAborted(signal);
-      try {
-        return await raceAbort(
-          jsm().then((m) => ensureConsumer(m, nc, logger, stream, config)),
-          signal,
-        );
-      } catch (err) {
-        throw toWindshiftError(err, `ensureConsumer("${stream}", "${config.name ?? "(ephemeral)"}")`);
-      }
-    },
-    async consumerState(stream, consumer, signal) {
-      throwIfAborted(signal);
-      try {
-        const info = await raceAbort(
-          jsm().then((m) => m.consumers.info(stream, consumer)),
-          signal,
-        );
-        return toConsumerState(info);
-      } catch (err) {
-        throw toWindshiftError(err, `consumer "${stream}"/"${consumer}"`);
-      }
-    },
+    ensureConsumer: (stream, config, signal) =>
+      call(signal, `ensureConsumer("${stream}", "${config.name ?? "(ephemeral)"}")`, (m) =>
+        ensureConsumer(m, nc, logger, stream, config),
+      ),
+    consumerState: (stream, consumer, signal) =>
+      call(signal, `consumer "${stream}"/"${consumer}"`, async (m) =>
+        toConsumerState(await m.consumers.info(stream, consumer)),
+      ),
+    listConsumers: (stream, signal) =>
+      call(signal, `listing the consumers of stream "${stream}"`, (m) => listConsumers(m, stream)),
+    deleteConsumer: (stream, consumer, signal) =>
+      call(signal, `deleting consumer "${stream}"/"${consumer}"`, async (m) => {
+        await m.consumers.delete(stream, consumer);
+      }),
+    streamState: (stream, signal) =>
+      call(signal, `stream "${stream}"`, async (m) => toStreamState(await m.streams.info(stream))),
+    listStreams: (signal) => call(signal, "listing streams", listStreams),
+    deleteStream: (stream, signal) =>
+      call(signal, `deleting stream "${stream}"`, async (m) => {
+        await m.streams.delete(stream);
+      }),
+    purgeStream: (stream, purge, signal) =>
+      call(signal, `purging stream "${stream}"`, (m) => purgeStream(m, stream, purge)),
+    getEvent: (stream, which, signal) =>
+      call(signal, `reading an event of stream "${stream}"`, (m) => getEvent(m, stream, which)),
     append: (event, appendOptions) => append(appendContext, event, appendOptions),
     consume(stream: string, consumer: string, sink: FeedSink, feedOptions) {
       const puller = new Puller(
@@ -156,17 +163,10 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
         },
       };
     },
-    async deleteEvent(stream, id, signal) {
-      throwIfAborted(signal);
-      try {
-        await raceAbort(
-          jsm().then((m) => m.streams.deleteMessage(stream, id, false)),
-          signal,
-        );
-      } catch (err) {
-        throw toWindshiftError(err, `deleting event ${id} of stream "${stream}"`);
-      }
-    },
+    deleteEvent: (stream, id, signal) =>
+      call(signal, `deleting event ${id} of stream "${stream}"`, async (m) => {
+        await m.streams.deleteMessage(stream, id, false);
+      }),
     async keyValue(bucket, how, signal) {
       throwIfAborted(signal);
       return raceAbort(

@@ -50,7 +50,13 @@ export async function* readStream(
         seen++;
         const headers: [string, string][] = [];
         for (const [key, values] of m.headers ?? []) for (const value of values) headers.push([key, value]);
-        yield { id: m.seq, subject: m.subject, payload: m.data, headers: headers as RawHeaders };
+        yield {
+          id: m.seq,
+          subject: m.subject,
+          payload: m.data,
+          headers: headers as RawHeaders,
+          time: m.time.getTime(),
+        };
         if (seen >= pending) break;
       }
       if (got === 0) break;

@@ -10,7 +10,7 @@
 
 import type { WindshiftError } from "../../errors.js";
 import type { Clock, TimerHandle } from "../../internal/clock.js";
-import type { ConsumerConfig, Feed, FeedSink, SettleKind } from "../engine.js";
+import type { ConsumerConfig, ConsumerState, Feed, FeedSink, SettleKind } from "../engine.js";
 import { MemoryDelivery, type Settler } from "./delivery.js";
 import type { StoredRecord } from "./event-log.js";
 import { closedError } from "./failures.js";
@@ -74,19 +74,34 @@ export class MemoryConsumer implements StreamListener, Settler, FeedOwner {
     return this.#config;
   }
 
-  /** Every event up to this id is settled, was skipped by the filter, or is gone. */
-  ackFloor(): number {
+  /**
+   * Its configuration and progress. The last delivered id is the position
+   * less one, as nats-server's `delivered.stream_seq`: the last event handed
+   * out, or the id before where the consumer started, or the last id looked
+   * past (filtered out or removed).
+   */
+  state(): ConsumerState {
     const lowest = this.#pending.lowestId();
-    return lowest === undefined ? this.#nextId - 1 : lowest - 1;
+    return {
+      stream: this.stream.name,
+      name: this.name,
+      config: this.#config,
+      // Every event up to this id is settled, was skipped by the filter, or is gone.
+      ackFloor: lowest === undefined ? this.#nextId - 1 : lowest - 1,
+      unsettled: this.#pending.size,
+      pending: this.#undelivered(),
+      redelivered: this.#pending.redeliveredCount(),
+      lastDeliveredId: this.#nextId - 1,
+    };
   }
 
-  /** Delivered and not settled yet. */
-  unsettled(): number {
-    return this.#pending.size;
+  /** A purge removed every event below `firstId`: the position moves past them, as on the server. */
+  passPurged(firstId: number): void {
+    this.#nextId = Math.max(this.#nextId, firstId);
   }
 
   /** Matching events not delivered yet. */
-  undelivered(): number {
+  #undelivered(): number {
     let count = 0;
     const last = this.stream.lastId;
     for (let id = Math.max(this.#nextId, this.stream.firstId()); id <= last; id++) {

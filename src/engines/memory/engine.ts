@@ -9,7 +9,6 @@
  * @module
  */
 
-import { randomInt } from "node:crypto";
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Clock } from "../../internal/clock.js";
 import type {
@@ -26,16 +25,21 @@ import type {
   KeyValue,
   KeyValueOpen,
   OutgoingEvent,
+  PurgeOptions,
   StoredEvent,
   StreamConfig,
+  StreamState,
 } from "../engine.js";
-import { type ConsumerHost, MemoryConsumer } from "./consumer.js";
+import type { ConsumerHost } from "./consumer.js";
+import { ConsumerRegistry } from "./consumer-registry.js";
+import type { StoredRecord } from "./event-log.js";
 import { checkCall, closedError, notFound, refused } from "./failures.js";
 import { MemoryFeed } from "./feed.js";
 import { MemoryBucket } from "./key-value.js";
+import { purge } from "./purge.js";
 import type { MemoryStream } from "./stream.js";
 import { StreamCatalog } from "./stream-catalog.js";
-import { compileMatcher, hasWildcard, isSubsetOf } from "./subjects.js";
+import { hasWildcard, isSubsetOf } from "./subjects.js";
 
 /** Options of {@link createMemoryEngine}. */
 export interface MemoryEngineOptions {
@@ -51,9 +55,6 @@ export interface MemoryEngineOptions {
 const MEMORY_ENGINE_DEFAULTS = Object.freeze({ maxPayloadBytes: 1_048_576 });
 
 const CONNECTION: ConnectionFacts = Object.freeze({ system: "memory" });
-
-const NAME_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const NAME_LENGTH = 8;
 
 /**
  * Creates an engine that keeps everything in memory, for unit tests and
@@ -76,8 +77,7 @@ class MemoryEngine implements Engine {
   readonly clock: Clock;
   readonly #maxPayload: number;
   readonly #streams: StreamCatalog;
-  /** Consumers by stream name, then consumer name. */
-  readonly #consumers = new Map<string, Map<string, MemoryConsumer>>();
+  readonly #consumers: ConsumerRegistry;
   readonly #buckets = new Map<string, MemoryBucket>();
   readonly #host: ConsumerHost;
   #closed = false;
@@ -87,6 +87,7 @@ class MemoryEngine implements Engine {
     this.#maxPayload = maxPayload;
     this.#streams = new StreamCatalog(clock, maxPayload);
     this.#host = { clock, isClosed: () => this.#closed };
+    this.#consumers = new ConsumerRegistry(this.#host);
   }
 
   connection(): ConnectionFacts {
@@ -116,36 +117,72 @@ class MemoryEngine implements Engine {
     const target = this.#stream(stream);
     target.expire(this.clock.now());
     checkFilters(target, config.subjects);
-    const existing = config.name === undefined ? undefined : this.#consumer(stream, config.name);
+    const existing = config.name === undefined ? undefined : this.#consumers.get(stream, config.name);
     if (existing !== undefined) {
       existing.update(config);
       return { config: existing.config, created: false, name: existing.name };
     }
-    let consumers = this.#consumers.get(stream);
-    if (consumers === undefined) {
-      consumers = new Map();
-      this.#consumers.set(stream, consumers);
-    }
-    const name = config.name ?? uniqueName(consumers);
-    const consumer = new MemoryConsumer(this.#host, target, name, config);
-    consumers.set(name, consumer);
-    return { config: consumer.config, created: true, name };
+    const consumer = this.#consumers.create(target, config);
+    return { config: consumer.config, created: true, name: consumer.name };
   }
 
   async consumerState(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<ConsumerState> {
     checkCall(this.#closed, signal);
-    this.#stream(stream);
-    const found = this.#consumer(stream, consumer);
+    const target = this.#stream(stream);
+    const found = this.#consumers.get(stream, consumer);
     if (found === undefined) throw notFound("consumer", { stream, consumer });
+    target.expire(this.clock.now());
+    return found.state();
+  }
+
+  async listConsumers(stream: string, signal: AbortSignal | undefined): Promise<ConsumerState[]> {
+    checkCall(this.#closed, signal);
     this.#stream(stream).expire(this.clock.now());
-    return {
-      stream,
-      name: found.name,
-      config: found.config,
-      ackFloor: found.ackFloor(),
-      unsettled: found.unsettled(),
-      pending: found.undelivered(),
-    };
+    return this.#consumers.list(stream).map((consumer) => consumer.state());
+  }
+
+  async deleteConsumer(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<void> {
+    checkCall(this.#closed, signal);
+    this.#stream(stream);
+    if (!this.#consumers.delete(stream, consumer)) throw notFound("consumer", { stream, consumer });
+  }
+
+  async streamState(stream: string, signal: AbortSignal | undefined): Promise<StreamState> {
+    checkCall(this.#closed, signal);
+    return this.#state(this.#stream(stream));
+  }
+
+  async listStreams(signal: AbortSignal | undefined): Promise<StreamState[]> {
+    checkCall(this.#closed, signal);
+    return this.#streams.list().map((stream) => this.#state(stream));
+  }
+
+  /** Its consumers' feeds fail with `NOT_FOUND`; appends to its subjects fail with `UNBOUND_SUBJECT`. */
+  async deleteStream(stream: string, signal: AbortSignal | undefined): Promise<void> {
+    checkCall(this.#closed, signal);
+    if (!this.#streams.remove(stream)) throw notFound("stream", { stream });
+    this.#consumers.deleteAll(stream);
+  }
+
+  /** As nats-server purges (see {@link purge}). */
+  async purgeStream(stream: string, options: PurgeOptions, signal: AbortSignal | undefined): Promise<number> {
+    checkCall(this.#closed, signal);
+    const target = this.#stream(stream);
+    target.expire(this.clock.now());
+    return purge(target, this.#consumers.list(stream), options);
+  }
+
+  async getEvent(
+    stream: string,
+    which: { readonly id: number } | { readonly lastOn: string },
+    signal: AbortSignal | undefined,
+  ): Promise<StoredEvent> {
+    checkCall(this.#closed, signal);
+    const target = this.#stream(stream);
+    target.expire(this.clock.now());
+    const record = "id" in which ? target.get(which.id) : target.lastOn(which.lastOn);
+    if (record !== undefined) return storedEvent(record);
+    throw notFound("event", "id" in which ? { stream, id: which.id } : { stream, subject: which.lastOn });
   }
 
   /** Stores at once: `timeoutMs` is never reached. */
@@ -162,7 +199,7 @@ class MemoryEngine implements Engine {
 
   consume(stream: string, consumer: string, sink: FeedSink, options: FeedOptions): Feed {
     if (this.#closed) throw closedError();
-    const found = this.#streams.get(stream) === undefined ? undefined : this.#consumer(stream, consumer);
+    const found = this.#streams.get(stream) === undefined ? undefined : this.#consumers.get(stream, consumer);
     if (found !== undefined) return found.attach(sink, options.limit);
     const feed = new MemoryFeed(sink, options.limit, undefined);
     const what = this.#streams.get(stream) === undefined ? "stream" : "consumer";
@@ -179,9 +216,8 @@ class MemoryEngine implements Engine {
     if (target === undefined) return failing(this.#closed ? closedError() : notFound("stream", { stream }));
     target.expire(this.clock.now());
     const { subject, signal } = options;
-    if (subject !== undefined && !hasWildcard(subject)) return this.#readIds(target, target.idsOn(subject), signal);
-    const filter = subject === undefined ? undefined : compileMatcher([subject]);
-    return this.#readIds(target, range(target.firstId(), target.lastId), signal, filter);
+    const ids = subject === undefined ? range(target.firstId(), target.lastId) : target.idsMatching(subject);
+    return this.#readIds(target, ids, signal);
   }
 
   async deleteEvent(stream: string, id: number, signal: AbortSignal | undefined): Promise<void> {
@@ -210,8 +246,7 @@ class MemoryEngine implements Engine {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const consumers of this.#consumers.values()) for (const consumer of consumers.values()) consumer.remove({});
-    this.#consumers.clear();
+    this.#consumers.close();
     this.#streams.close();
   }
 
@@ -221,31 +256,34 @@ class MemoryEngine implements Engine {
     return stream;
   }
 
-  /** The consumer, unless missing or (lazily) removed for inactivity. */
-  #consumer(stream: string, name: string): MemoryConsumer | undefined {
-    const consumers = this.#consumers.get(stream);
-    const consumer = consumers?.get(name);
-    if (consumer === undefined || !consumer.isIdle(this.clock.now())) return consumer;
-    consumer.remove({ error: notFound("consumer", { stream, consumer: name }) });
-    consumers?.delete(name);
-    return undefined;
+  /** The stream's config and contents, once expired by now. */
+  #state(stream: MemoryStream): StreamState {
+    stream.expire(this.clock.now());
+    const consumers = this.#consumers.list(stream.name).length;
+    return { config: stream.config, contents: { ...stream.contents(), consumers } };
   }
 
   async *#readIds(
     stream: MemoryStream,
     ids: Iterable<number>,
     signal: AbortSignal | undefined,
-    filter?: (subject: string) => boolean,
   ): AsyncGenerator<StoredEvent> {
     checkCall(this.#closed, signal);
     for (const id of ids) {
       checkCall(this.#closed, signal);
+      // A stream deleted while it is read fails the read, as on the server.
+      if (this.#streams.get(stream.name) !== stream) throw notFound("stream", { stream: stream.name });
       stream.expire(this.clock.now());
       const record = stream.get(id);
-      if (record === undefined || (filter !== undefined && !filter(record.subject))) continue;
-      yield { id, subject: record.subject, payload: record.payload, headers: record.headers };
+      if (record !== undefined) yield storedEvent(record);
     }
   }
+}
+
+/** An event as read back: a new object; the payload is shared, as deliveries share it. */
+function storedEvent(record: StoredRecord): StoredEvent {
+  const { id, subject, payload, headers, time } = record;
+  return { id, subject, payload, headers, time };
 }
 
 /**
@@ -273,13 +311,4 @@ function failing(error: WindshiftError): AsyncIterable<StoredEvent> {
 
 function* range(first: number, last: number): Generator<number> {
   for (let id = first; id <= last; id++) yield id;
-}
-
-/** A fresh ephemeral name: 8 random characters of `[A-Za-z0-9]`. */
-function uniqueName(taken: ReadonlyMap<string, unknown>): string {
-  for (;;) {
-    let name = "";
-    for (let i = 0; i < NAME_LENGTH; i++) name += NAME_ALPHABET[randomInt(NAME_ALPHABET.length)];
-    if (!taken.has(name)) return name;
-  }
 }

@@ -44,6 +44,7 @@ export class EventLog {
   #head = 0;
   #count = 0;
   #bytes = 0;
+  #lastTime: number | undefined;
 
   /** Live events. */
   get count(): number {
@@ -58,6 +59,11 @@ export class EventLog {
   /** The id the next stored event gets. */
   get nextId(): number {
     return this.#base + this.#slots.length;
+  }
+
+  /** When the last event was stored, even if it is gone since; `undefined` when none ever was. */
+  get lastTime(): number | undefined {
+    return this.#lastTime;
   }
 
   /** The oldest live event. */
@@ -81,6 +87,15 @@ export class EventLog {
     this.#slots.push(record);
     this.#count++;
     this.#bytes += record.bytes;
+    this.#lastTime = record.time;
+  }
+
+  /** Makes the next stored event get `id`, past {@link nextId}. Only while the log holds nothing. */
+  skipTo(id: number): void {
+    if (this.#count > 0 || id <= this.nextId) return;
+    this.#base = id;
+    this.#slots = [];
+    this.#head = 0;
   }
 
   /** Removes the event with this id; returns it, or `undefined` when it was not there. */

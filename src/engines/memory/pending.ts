@@ -58,6 +58,14 @@ export class PendingSet {
     return this.#inFlight.get(id) ?? this.#waiting.get(id);
   }
 
+  /** How many are waiting after more than one delivery (nats-server's `num_redelivered`). */
+  redeliveredCount(): number {
+    let count = 0;
+    for (const map of [this.#inFlight, this.#waiting])
+      for (const event of map.values()) if (event.attempts > 1) count++;
+    return count;
+  }
+
   /** Records the first delivery of `id`. */
   delivered(id: number, now: number): PendingEvent {
     const event: PendingEvent = { id, attempts: 1, state: "in-flight", touchedAt: now, ticket: 0 };

@@ -2,7 +2,7 @@
  * The memory engine's streams: creating and updating them with the checks
  * only the engine can make (subjects owned by another stream, a storage
  * change, sources forming a cycle), finding the stream that captures a
- * subject, and keeping each stream's sources linked.
+ * subject, keeping each stream's sources linked, and deleting streams.
  *
  * @module
  */
@@ -35,6 +35,11 @@ export class StreamCatalog {
   /** The stream named `name`. */
   get(name: string): MemoryStream | undefined {
     return this.#streams.get(name);
+  }
+
+  /** Every stream, by name. */
+  list(): MemoryStream[] {
+    return [...this.#streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** The stream capturing the literal `subject`. */
@@ -85,6 +90,24 @@ export class StreamCatalog {
       for (const link of links) if (link.sourceName === held.name) link.attach(stream);
     }
     return { config: held, created: true };
+  }
+
+  /**
+   * Deletes the stream (false when missing): it stops copying its sources,
+   * and the streams sourcing it stop copying it, keeping what they copied.
+   * Their links wait for a stream of that name and copy it from their
+   * configured position when one is created; nats-server would go on from
+   * the last id it copied (after its retry interval).
+   */
+  remove(name: string): boolean {
+    if (!this.#streams.delete(name)) return false;
+    this.#captures.clear();
+    for (const link of this.#links.get(name) ?? []) link.detach();
+    this.#links.delete(name);
+    for (const links of this.#links.values()) {
+      for (const link of links) if (link.sourceName === name) link.detach();
+    }
+    return true;
   }
 
   /** Stops every source link. */

@@ -8,11 +8,11 @@
  */
 
 import { Headers } from "../../wire.js";
-import type { Appended, OutgoingEvent, RawHeaders, StreamConfig } from "../engine.js";
+import type { Appended, OutgoingEvent, RawHeaders, StreamConfig, StreamContents } from "../engine.js";
 import { EventLog, recordBytes, type StoredRecord } from "./event-log.js";
 import { refused, wrongSequence } from "./failures.js";
 import { SubjectIndex } from "./subject-index.js";
-import { compileMatcher, type SubjectMatcher } from "./subjects.js";
+import { compileMatcher, hasWildcard, type SubjectMatcher } from "./subjects.js";
 
 /** Told about every event a stream stores or removes (consumers, streams sourcing it). */
 export interface StreamListener {
@@ -39,6 +39,8 @@ export class MemoryStream {
   #listeners: StreamListener[] = [];
   #config: StreamConfig;
   #matcher: SubjectMatcher;
+  /** A purge emptied it: its first id is no longer 0, even if nothing was ever stored. */
+  #purged = false;
 
   constructor(config: StreamConfig, maxPayload: number) {
     this.name = config.name;
@@ -55,6 +57,31 @@ export class MemoryStream {
   /** The last id ever assigned (0: none); ids are never reused. */
   get lastId(): number {
     return this.#log.nextId - 1;
+  }
+
+  /** Live events. */
+  get count(): number {
+    return this.#log.count;
+  }
+
+  /**
+   * What the stream holds, as nats-server reports it: ids 0 and 0 before
+   * anything was stored or purged; once emptied, the next id as `firstId`.
+   * The last time is the last stored event's even if it is gone since, as
+   * nats-server's `last_ts`; an empty stream reports no times.
+   */
+  contents(): Omit<StreamContents, "consumers"> {
+    const log = this.#log;
+    const lastId = this.lastId;
+    return {
+      events: log.count,
+      bytes: log.bytes,
+      firstId: lastId === 0 && !this.#purged ? 0 : log.firstId(),
+      firstTime: log.first()?.time,
+      lastId,
+      lastTime: log.count === 0 ? undefined : log.lastTime,
+      subjects: this.#index.size,
+    };
   }
 
   /** Whether this stream's subjects match the literal `subject`. */
@@ -156,6 +183,38 @@ export class MemoryStream {
   /** The live ids on the literal `subject`, oldest first. */
   idsOn(subject: string): number[] {
     return this.#index.ids(subject);
+  }
+
+  /** The live ids on `subject` (wildcards allowed), oldest first. */
+  idsMatching(subject: string): number[] {
+    if (!hasWildcard(subject)) return this.#index.ids(subject);
+    const matches = compileMatcher([subject]);
+    const ids: number[] = [];
+    for (let id = this.firstId(); id <= this.lastId; id++) {
+      const record = this.#log.get(id);
+      if (record !== undefined && matches(record.subject)) ids.push(id);
+    }
+    return ids;
+  }
+
+  /** The last live event on the literal `subject`. */
+  lastOn(subject: string): StoredRecord | undefined {
+    return this.#log.get(this.#index.last(subject));
+  }
+
+  /**
+   * Removes the events with ids below `id`; returns how many. An `id` past
+   * the end also moves the next id to it, as nats-server's compaction does.
+   */
+  removeBelow(id: number): number {
+    let removed = 0;
+    for (let first = this.#log.first(); first !== undefined && first.id < id; first = this.#log.first()) {
+      this.#removeFirst();
+      removed++;
+    }
+    this.#log.skipTo(id);
+    this.#purged = true;
+    return removed;
   }
 
   /** Removes one event; false when it is not there. */

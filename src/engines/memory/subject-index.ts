@@ -53,6 +53,11 @@ export class SubjectIndex {
     }
   }
 
+  /** How many distinct subjects the stream holds events on. */
+  get size(): number {
+    return this.#subjects.size;
+  }
+
   /** How many events the stream holds on `subject`. */
   count(subject: string): number {
     return this.#subjects.get(subject)?.live ?? 0;
