@@ -1,7 +1,7 @@
 import { describeConsumer } from "../client/consumers.js";
 import { describeStream } from "../client/streams.js";
 import type { ConsumerConfig, ConsumerState, StreamConfig, StreamState } from "../engines/engine.js";
-import { ErrorCode, isWindshiftError } from "../errors.js";
+import { ErrorCode, isWindshiftError, validationError } from "../errors.js";
 import type { Runtime } from "../runtime.js";
 import type { ResolvedTopology } from "./topology.js";
 
@@ -110,7 +110,13 @@ export async function planTopology(
     const listed = streams.has(stream) ? await orMissing(rt.engine.listConsumers(stream, signal)) : undefined;
     consumersOf.set(stream, new Map((listed ?? []).map((c) => [c.name, c])));
   }
-  for (const c of topology.consumers) changes.push(consumerChange(c, consumersOf.get(c.stream)?.get(c.name)));
+  topology.consumers.forEach((c, i) => {
+    // Found now, not halfway through an apply.
+    if (!declared.has(c.stream) && !streams.has(c.stream)) {
+      throw validationError(`consumers[${i}].stream`, `"${c.stream}" is neither declared nor an existing stream`);
+    }
+    changes.push(consumerChange(c, consumersOf.get(c.stream)?.get(c.name)));
+  });
   if (!prune) return { changes };
   const wanted = new Set(topology.consumers.map((c) => `${c.stream}/${c.name}`));
   for (const stream of declared) {

@@ -115,6 +115,9 @@ describeEngines("topology: plan and apply", (env) => {
     expect(await message({ consumers: [{ stream: "a", name: "c", from: { sideways: true } }] })).toContain(
       "consumers[0].from",
     );
+    expect(await message({ consumers: [{ stream: uniqueName("none"), name: "c" }] })).toMatch(
+      /^consumers\[0\]\.stream: ".+" is neither declared nor an existing stream$/,
+    );
     expect(await message({ stream: [] })).toBe('stream: is not "streams" or "consumers"');
     expect(await message({ streams: {} })).toBe("streams: object is not a list");
     expect(await message([])).toBe("topology: object is not an object");
