@@ -73,6 +73,8 @@ export interface ConsumerInfoState {
 export interface ConsumerInfo {
   readonly stream: string;
   readonly name: string;
+  /** Whether it is durable (else ephemeral: the engine named it, and removes it when unused). */
+  readonly durable: boolean;
   readonly config: ConsumerDescription["config"];
   readonly state: ConsumerInfoState;
 }
@@ -171,6 +173,7 @@ function consumerInfoOf(state: ConsumerState): ConsumerInfo {
   return {
     stream: state.stream,
     name: state.name,
+    durable: state.config.name !== undefined,
     config: describeConsumer(state.config),
     state: {
       pending: state.pending,

@@ -9,8 +9,9 @@ import { resolveTopology, type Topology } from "./topology.js";
 /** Options for `plan`. */
 export interface PlanOptions {
   /**
-   * Also delete the streams (not the engine's own `KV_` streams) and the
-   * durable consumers of declared streams that the topology does not declare.
+   * Also delete the streams (not those windshift manages: `KV_…` buckets,
+   * `WORKFLOW_…` streams) and the durable consumers of declared streams
+   * that the topology does not declare.
    * @default false
    */
   readonly prune?: boolean;

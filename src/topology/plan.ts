@@ -38,8 +38,11 @@ export interface TopologyPlan {
   readonly changes: readonly TopologyChange[];
 }
 
-/** Streams the engine keeps for itself (key-value buckets): never pruned. */
-const INTERNAL_STREAM = /^KV_/;
+/**
+ * Streams that windshift manages itself: key-value buckets (`KV_…`) and the
+ * task streams of workflows (`ensureWorkflow`'s `WORKFLOW_…`). Never pruned.
+ */
+const MANAGED_STREAM = /^(KV|WORKFLOW)_/;
 
 /** Stream options that the engine cannot change on an existing stream. */
 const FIXED_STREAM_FIELDS: Readonly<Record<string, string>> = {
@@ -93,8 +96,8 @@ async function orMissing<T>(work: Promise<T>): Promise<T | undefined> {
 /**
  * Compares `topology` with what the engine holds, touching nothing. With
  * `prune`, streams and durable consumers that the topology does not declare
- * are deleted (consumers only of declared streams; never the engine's own
- * `KV_` streams, nor ephemeral consumers).
+ * are deleted (consumers only of declared streams; never the streams
+ * windshift manages, `KV_…` and `WORKFLOW_…`, nor ephemeral consumers).
  */
 export async function planTopology(
   rt: Runtime,
@@ -130,7 +133,7 @@ export async function planTopology(
     }
   }
   for (const name of streams.keys()) {
-    if (declared.has(name) || INTERNAL_STREAM.test(name)) continue;
+    if (declared.has(name) || MANAGED_STREAM.test(name)) continue;
     changes.push({ kind: "stream", name, action: "delete" });
   }
   return { changes };

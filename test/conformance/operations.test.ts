@@ -120,10 +120,13 @@ describeEngines("operations: consumers", (env) => {
     const { stream, consumer } = await streamWithWorker(env.events);
     await env.events.ensureConsumer(stream, { name: "audit", subjects: [`${stream}.b`] });
     const listed = await env.events.listConsumers(stream);
-    expect(listed.map((c) => [c.name, c.config.subjects])).toEqual([
-      ["audit", [`${stream}.b`]],
-      [consumer, []],
+    const ephemeral = await env.events.ensureConsumer(stream, {});
+    expect(listed.map((c) => [c.name, c.durable, c.config.subjects])).toEqual([
+      ["audit", true, [`${stream}.b`]],
+      [consumer, true, []],
     ]);
+    expect((await env.events.consumerInfo(stream, ephemeral.name)).durable).toBe(false);
+    await env.events.deleteConsumer(stream, ephemeral.name);
     await using sub = await env.events.subscribe(stream, "audit");
     const it = sub[Symbol.asyncIterator]();
     await env.events.deleteConsumer(stream, "audit");

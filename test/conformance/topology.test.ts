@@ -1,5 +1,6 @@
 import { expect, it } from "vitest";
-import { ErrorCode, type Topology } from "../../src/index.js";
+import { ChargeCardSchema } from "../../gen/windshift/demo/v1/checkout_pb.js";
+import { ErrorCode, type Topology, workflow } from "../../src/index.js";
 import { windshiftError } from "../helpers.js";
 import { describeEngines, uniqueName } from "./harness.js";
 
@@ -125,13 +126,15 @@ describeEngines("topology: plan and apply", (env) => {
 });
 
 describeEngines("topology: prune", (env) => {
-  it("deletes undeclared streams and durable consumers only when asked, never key-value buckets", async () => {
+  it("deletes undeclared streams and durable consumers only when asked, never buckets or workflow streams", async () => {
     const name = uniqueName("topo");
     await env.events.apply(orders(name));
     const stray = uniqueName("stray");
     await env.events.ensureStream(stray, { subjects: [`${stray}.>`] });
     await env.events.ensureConsumer(name, { name: "old-report" });
     await env.events.idempotent(uniqueName("done"));
+    const flow = workflow(uniqueName("wf")).task(ChargeCardSchema, () => {});
+    await env.events.ensureWorkflow(flow);
 
     const kept = orders(name);
     expect((await env.events.plan(kept)).changes.map((c) => c.action)).toEqual(["unchanged", "unchanged", "unchanged"]);
@@ -141,7 +144,9 @@ describeEngines("topology: prune", (env) => {
       { kind: "stream", name: stray, action: "delete" },
     ]);
     await env.events.apply(kept, { prune: true });
-    expect((await env.events.listStreams()).map((s) => s.name).filter((n) => !n.startsWith("KV_"))).toEqual([name]);
+    expect((await env.events.listStreams()).map((s) => s.name).filter((n) => !n.startsWith("KV_"))).toEqual(
+      [name, `WORKFLOW_${flow.name}`].sort(),
+    );
     // On JetStream a bucket is a stream of its own, and survives the prune.
     if (env.caps.natsServer) expect((await env.events.listStreams()).some((s) => s.name.startsWith("KV_"))).toBe(true);
     expect((await env.events.listConsumers(name)).map((c) => c.name)).toEqual(["billing", "shipping"]);

@@ -118,7 +118,7 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
       }
     },
     ensureConsumer: (stream, config, signal) =>
-      call(signal, `ensureConsumer("${stream}", "${config.name ?? "(ephemeral)"}")`, (m) =>
+      call(signal, `ensureConsumer("${stream}"${config.name === undefined ? "" : `, "${config.name}"`})`, (m) =>
         ensureConsumer(m, nc, logger, stream, config),
       ),
     consumerState: (stream, consumer, signal) =>
