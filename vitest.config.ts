@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^windshift\/testing$/, replacement: src("testing/index.ts") },
+      { find: /^windshift\/topology$/, replacement: src("topology/index.ts") },
       { find: /^windshift$/, replacement: src("index.ts") },
     ],
   },

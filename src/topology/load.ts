@@ -1,7 +1,8 @@
 /**
- * Reading a topology file (`windshift.yaml`, or JSON) for the CLI. Kept out
- * of the package's main entry: it loads the `yaml` parser and the file
- * system, which `import "windshift"` must not.
+ * Reading a topology file (`windshift.yaml`, or JSON), for the CLI and the
+ * `windshift/topology` subpath. Kept out of the package's main entry: it
+ * loads the `yaml` parser and the file system, which `import "windshift"`
+ * must not.
  *
  * @module
  */
