@@ -13,6 +13,13 @@ export function isValidName(name: unknown): name is string {
   return typeof name === "string" && name.length <= MAX_NAME_LENGTH && NAME.test(name);
 }
 
+/**
+ * The longest subject accepted: a publish's control line (subject, reply
+ * subject and sizes) must fit the server's 4 KiB limit, or the server drops
+ * the connection.
+ */
+export const MAX_SUBJECT_LENGTH = 2_048;
+
 /** Options for {@link isValidSubject}. */
 export interface SubjectRules {
   /**
@@ -25,8 +32,8 @@ export interface SubjectRules {
 
 /**
  * Whether `subject` is a valid subject: dot-separated, non-empty tokens of
- * `A-Z a-z 0-9 _ -`; with `wildcards`, a token may be `*`, and the last
- * token may be `>`.
+ * `A-Z a-z 0-9 _ -`, at most 2,048 characters; with `wildcards`, a token may
+ * be `*`, and the last token may be `>`.
  *
  * @example
  * ```ts
@@ -36,7 +43,7 @@ export interface SubjectRules {
  * ```
  */
 export function isValidSubject(subject: unknown, rules?: SubjectRules): subject is string {
-  if (typeof subject !== "string" || subject.length === 0) return false;
+  if (typeof subject !== "string" || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH) return false;
   // Services publish to a handful of subjects over and over: remember the good ones.
   if (validSubjects.has(subject)) return true;
   const allowWildcards = rules?.wildcards === true;
@@ -77,6 +84,9 @@ export function assertName(field: string, name: unknown): asserts name is string
 
 /** Throws a validation error unless `subject` is a valid subject under `rules`. */
 export function assertSubject(field: string, subject: unknown, rules?: SubjectRules): asserts subject is string {
+  if (typeof subject === "string" && subject.length > MAX_SUBJECT_LENGTH) {
+    throw validationError(field, `${describe(subject)} is longer than ${MAX_SUBJECT_LENGTH} characters`);
+  }
   if (!isValidSubject(subject, rules)) {
     const rule = rules?.wildcards
       ? "dot-separated tokens of A-Z, a-z, 0-9, _ and -; `*` as a whole token, `>` as the last"

@@ -135,6 +135,16 @@ export async function publish<Desc extends DescMessage>(
   }
 
   const headers = userHeaders(o.headers);
+  if (maxPayload !== undefined && o.headers !== undefined) {
+    // The server counts headers and payload together: a message over its max payload drops the connection.
+    const size = headerBytes(headers) + (key === undefined ? 0 : Buffer.byteLength(key) + Headers.MsgId.length + 4);
+    if (size + payload.length + HEADER_ROOM > maxPayload) {
+      throw validationError(
+        "headers",
+        `the headers (${size} bytes) and the encoded event (${payload.length} bytes) are more than the server's max payload of ${maxPayload}`,
+      );
+    }
+  }
   const userTraceParent = o.headers !== undefined && headers.some(([name]) => name.toLowerCase() === "traceparent");
   headers.push(
     [Headers.DataType, schema.typeName],
@@ -212,6 +222,19 @@ function now(clock: Clock): string {
   const ms = clock.now();
   if (ms !== lastTime.ms) lastTime = { ms, text: formatTime(new Date(ms)) };
   return lastTime.text;
+}
+
+/**
+ * Bytes windshift's own headers take at most (type, time, trace context,
+ * expected ids), kept free of the max payload for them.
+ */
+const HEADER_ROOM = 512;
+
+/** The size of `headers` as a NATS header block (`NATS/1.0`, one `name: value` line each). */
+function headerBytes(headers: HeaderList): number {
+  let size = 12;
+  for (const [name, value] of headers) size += name.length + Buffer.byteLength(value) + 4;
+  return size;
 }
 
 /**
