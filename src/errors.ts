@@ -31,6 +31,15 @@ export const ErrorCode = {
   Closed: "CLOSED",
   /** A settle or management call timed out. */
   Timeout: "TIMEOUT",
+  /**
+   * The user the connection authenticated as may not do this: the server
+   * refused to let it publish to a subject (an event, a pull request, an ack,
+   * a management call under `$JS.API`) or to subscribe to one. `details`
+   * names the `operation` (`"publish"` or `"subscribe"`) and the `subject`.
+   * Nothing was stored or changed, and retrying does not help until the
+   * permissions change. JetStream only.
+   */
+  PermissionDenied: "PERMISSION_DENIED",
   /** The server refused the request for another reason (see `cause`). */
   Server: "SERVER",
 } as const;

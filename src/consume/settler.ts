@@ -198,7 +198,12 @@ export class Settler<E extends Settleable = Settleable> {
             {
               clock: this.clock,
               signal,
-              shouldRetry: (e) => !(e instanceof WindshiftError && e.code === ErrorCode.Closed),
+              // Neither a closed connection nor a refused permission is mended by trying again.
+              shouldRetry: (e) =>
+                !(
+                  e instanceof WindshiftError &&
+                  (e.code === ErrorCode.Closed || e.code === ErrorCode.PermissionDenied)
+                ),
               onRetry: (e, n) => {
                 span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(e) });
                 this.#rt.logger.debug(`${operation} failed, retrying`, { id: event.id, attempt: n, error: String(e) });

@@ -276,8 +276,9 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
         }
         return;
       } catch (err) {
-        if ((err as WindshiftError).code === ErrorCode.NotFound) {
-          // The stream is gone too: nothing to recreate the consumer on.
+        const code = (err as WindshiftError).code;
+        if (code === ErrorCode.NotFound || code === ErrorCode.PermissionDenied) {
+          // The stream is gone too, or the user may not create consumers: trying again cannot help.
           this.#failure = err as WindshiftError;
           void this.#shutdown({ wait: false });
           return;

@@ -1,6 +1,6 @@
 import type { EventImpl } from "../consume/delivered-event.js";
 import type { Event } from "../consume/event.js";
-import { ErrorCode, isWindshiftError, validationError } from "../errors.js";
+import { ErrorCode, isWindshiftError, validationError, type WindshiftError } from "../errors.js";
 import { describe, isValidSubject } from "../internal/names.js";
 import type { Runtime } from "../runtime.js";
 import type { RetryDelay } from "./backoff.js";
@@ -23,7 +23,10 @@ export interface OutcomeCounts {
   readonly retried: number;
   /** Events published to the dead-letter subject and rejected permanently. */
   readonly deadLettered: number;
-  /** Events rejected permanently without a dead letter (none configured). */
+  /**
+   * Events rejected permanently without a dead letter: none is configured, or
+   * the user may not publish to the dead-letter subject (`PERMISSION_DENIED`).
+   */
   readonly rejected: number;
 }
 
@@ -177,13 +180,18 @@ export class Outcomes {
       this.#rt.logger.error("event rejected permanently (no dead-letter subject configured)", facts);
       return;
     }
+    let subject: string | undefined;
     try {
-      const subject = chooseSubject(event);
+      subject = chooseSubject(event);
       if (!isValidSubject(subject)) {
         throw validationError("deadLetter.subject", `returned ${describe(subject)}, not a subject`);
       }
       await sendDeadLetter(this.#rt, subject, event, reason, error);
     } catch (err) {
+      if (isWindshiftError(err, ErrorCode.PermissionDenied)) {
+        await this.#deadLetterDenied(event, { ...facts, deadLetterSubject: subject }, err);
+        return;
+      }
       // Not dead-lettered: keep the event and try again on its next delivery.
       const delayMs = Math.max(0, this.#delayFor(event, error));
       this.#rt.logger.error("dead-lettering failed; the event is given back", {
@@ -198,5 +206,20 @@ export class Outcomes {
     await event.reject({ permanent: true });
     this.#deadLettered++;
     this.#rt.logger.warn("event dead-lettered", facts);
+  }
+
+  /**
+   * The user may not publish to the dead-letter subject: that is final, and
+   * giving the event back would only fail again at every delivery. It is
+   * rejected permanently; it stays stored in its stream, where it can be read
+   * back (`getEvent`) once the permissions are fixed.
+   */
+  async #deadLetterDenied(event: EventImpl, facts: Record<string, unknown>, err: WindshiftError): Promise<void> {
+    await event.reject({ permanent: true });
+    this.#rejected++;
+    this.#rt.logger.error(
+      "the dead-letter subject is not permitted: the event is rejected permanently without a dead letter; it stays in its stream",
+      { ...facts, deadLetterError: err.message },
+    );
   }
 }

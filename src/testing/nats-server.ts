@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -24,6 +24,40 @@ export interface NatsServerOptions {
   readonly storeDir?: string;
   /** Extra command-line arguments. */
   readonly args?: readonly string[];
+  /**
+   * The text of a nats-server configuration file (accounts, users and their
+   * permissions, JetStream limits, ...), written to a temporary file and
+   * passed with `-c`; removed by `stop()`, kept across `restart()`.
+   *
+   * The command line wins over the file: the server listens on 127.0.0.1 at
+   * `port` (a `listen`, `host` or `port` in the file is overridden), and
+   * JetStream is on, with its store in `storeDir` (a `jetstream` block keeps
+   * its limits, but `jetstream: disabled` is overridden). Leave `store_dir`
+   * out: with it, nats-server refuses to start ("Duplicate 'store_dir'
+   * configuration"). With `accounts`, JetStream is available only to those
+   * that enable it (`jetstream: enabled` in the account).
+   *
+   * @default none
+   * @example
+   * ```ts
+   * const server = await startNatsServer({
+   *   config: `
+   *     accounts {
+   *       APP {
+   *         jetstream: enabled
+   *         users: [
+   *           { user: admin, password: admin-secret }
+   *           { user: reader, password: reader-secret, permissions: {
+   *               publish: { allow: ["$JS.API.>", "$JS.ACK.>"] }
+   *               subscribe: { allow: ["_INBOX.>"] } } }
+   *         ]
+   *       }
+   *     }`,
+   * });
+   * const nc = await connect({ servers: server.url, user: "reader", pass: "reader-secret" });
+   * ```
+   */
+  readonly config?: string;
   /**
    * How long to wait for the server to accept connections.
    * @default 10_000
@@ -89,11 +123,23 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   let port = options.port ?? -1;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
+  let configDir: string | undefined;
+  const configArgs: string[] = [];
+  if (options.config !== undefined) {
+    configDir = await mkdtemp(join(tmpdir(), "windshift-conf-"));
+    const file = join(configDir, "nats-server.conf");
+    await writeFile(file, options.config, { mode: 0o600 });
+    configArgs.push("-c", file);
+  }
 
   const launch = async (): Promise<void> => {
     const portsDir = await mkdtemp(join(tmpdir(), "windshift-ports-"));
     try {
-      const args = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "--ports_file_dir", portsDir];
+      // nats-server lets the command line override the file, whatever the order.
+      const args = [
+        ...configArgs,
+        ...["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, "--ports_file_dir", portsDir],
+      ];
       const proc = spawn(binary, [...args, ...(options.args ?? [])], { stdio: ["ignore", "ignore", "pipe"] });
       child = proc;
       let stderr = "";
@@ -136,7 +182,17 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     clearTimeout(timer);
   };
 
-  await launch();
+  const removeConfig = async (): Promise<void> => {
+    if (configDir !== undefined) await rm(configDir, { recursive: true, force: true });
+  };
+  try {
+    await launch();
+  } catch (err) {
+    await signalAndWait("SIGKILL");
+    await removeConfig();
+    if (ownStore) await rm(storeDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     get url() {
       return `nats://127.0.0.1:${port}`;
@@ -150,6 +206,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     },
     async stop() {
       await signalAndWait("SIGTERM");
+      await removeConfig();
       if (ownStore) await rm(storeDir, { recursive: true, force: true });
     },
     async kill() {

@@ -1,4 +1,6 @@
+import { PermissionViolationError } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { Denials } from "../../src/engines/jetstream/denials.js";
 import {
   apiError,
   isClosed,
@@ -7,9 +9,11 @@ import {
   isStreamNotFound,
   isTimeout,
   jsErrorCode,
+  permissionViolation,
   toWindshiftError,
 } from "../../src/engines/jetstream/errors.js";
 import { type ErrorCode, WindshiftError } from "../../src/errors.js";
+import { recordingLogger } from "../log.js";
 import { windshiftError } from "./expect-error.js";
 
 /** An error shaped like one of nats.js's: matched by name, with an optional API `code`. */
@@ -96,6 +100,22 @@ describe("toWindshiftError", () => {
       {},
     ],
     ["a string", "kaput", "SERVER", "publish: kaput", {}],
+    [
+      "a refused publish",
+      PermissionViolationError.parse('Permissions Violation for Publish to "$JS.API.STREAM.INFO.s"'),
+      "PERMISSION_DENIED",
+      'publish: permission denied: the user may not publish to "$JS.API.STREAM.INFO.s"',
+      { operation: "publish", subject: "$JS.API.STREAM.INFO.s" },
+    ],
+    [
+      "a request error caused by a refused subscription",
+      natsError("RequestError", "x", {
+        cause: PermissionViolationError.parse('Permissions Violation for Subscription to "_INBOX.abc.*"'),
+      }),
+      "PERMISSION_DENIED",
+      'publish: permission denied: the user may not subscribe to "_INBOX.abc.*"',
+      { operation: "subscribe", subject: "_INBOX.abc.*" },
+    ],
   ])("maps %s", (_, err, code, message, details) => {
     const mapped = toWindshiftError(err, "publish");
     expect(mapped).toEqual(windshiftError(code, { message }));
@@ -182,5 +202,50 @@ describe("the nats.js error guards", () => {
     expect(isStreamNotFound(noConsumer)).toBe(false);
     expect(isConsumerNotFound(noConsumer)).toBe(true);
     expect(isConsumerNotFound(natsError("JetStreamApiError", "x", { code: 10037 }))).toBe(false);
+  });
+});
+
+describe("permission violations", () => {
+  it("are recognised by name, also as the cause of a request error", () => {
+    const refused = natsError("PermissionViolationError", "x");
+    Object.assign(refused, { operation: "publish", subject: "a.b" });
+    expect(permissionViolation(refused)).toEqual({ operation: "publish", subject: "a.b" });
+    expect(permissionViolation(natsError("RequestError", "x", { cause: refused }))).toEqual({
+      operation: "publish",
+      subject: "a.b",
+    });
+    expect(permissionViolation(natsError("TimeoutError"))).toBeUndefined();
+    expect(permissionViolation("Permissions Violation")).toBeUndefined();
+  });
+
+  it("go to whoever claims them; a refused fire-and-forget ack is warned about once per consumer", () => {
+    const log = recordingLogger();
+    const denials = new Denials(log);
+    const seen: string[] = [];
+    const stop = denials.listen((denial) => {
+      seen.push(denial.subject);
+      return denial.subject === "mine";
+    });
+    const refuse = (subject: string) =>
+      denials.dispatch(PermissionViolationError.parse(`Permissions Violation for Publish to "${subject}"`));
+    refuse("mine");
+    refuse("$JS.ACK.orders.billing.1.5.5.1700000000000000000.0");
+    refuse("$JS.ACK.orders.billing.1.6.6.1700000000000000000.0");
+    refuse("$JS.ACK.orders.shipping.1.6.6.1700000000000000000.0");
+    refuse("someone.elses");
+    denials.dispatch(natsError("ProtocolError", "not a permission"));
+    stop();
+    refuse("mine");
+    expect(seen).toEqual([
+      "mine",
+      "$JS.ACK.orders.billing.1.5.5.1700000000000000000.0",
+      "$JS.ACK.orders.billing.1.6.6.1700000000000000000.0",
+      "$JS.ACK.orders.shipping.1.6.6.1700000000000000000.0",
+      "someone.elses",
+    ]);
+    expect(log.lines.map((l) => [l.level, (l.fields as { consumer?: string }).consumer])).toEqual([
+      ["warn", "billing"],
+      ["warn", "shipping"],
+    ]);
   });
 });

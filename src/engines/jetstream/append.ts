@@ -3,7 +3,7 @@ import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import { Headers } from "../../wire.js";
 import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
-import { apiError, toWindshiftError } from "./errors.js";
+import { apiError, type Denial, permissionDenied, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 import { atLeast, serverVersion } from "./server-version.js";
 
@@ -118,6 +118,14 @@ class PublishFailures implements RequestFailures {
   }
   closed(): WindshiftError {
     return new WindshiftError(ErrorCode.Closed, `publish to "${this.#subject}": the connection is closed`);
+  }
+  denied(denial: Denial, cause: unknown): WindshiftError {
+    // A refused inbox subscription leaves the publish itself allowed: it may have been stored.
+    const outcome =
+      denial.operation === "publish"
+        ? "the event was not stored"
+        : "no acknowledgement can come back: the event may or may not have been stored";
+    return permissionDenied(`publish to "${this.#subject}"`, denial, cause, outcome);
   }
 }
 

@@ -2,7 +2,7 @@ import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import { emptyHeaderMap, type HeaderMap, type RawHeaders } from "../../internal/headers.js";
 import { Delivery, type DeliveryFacts, type SettleKind } from "../engine.js";
-import { isClosed, toWindshiftError } from "./errors.js";
+import { type Denial, isClosed, permissionDenied, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 
 /** Delivery facts parsed from a JetStream message's reply subject. */
@@ -234,5 +234,8 @@ class SettleFailures implements RequestFailures {
     return new WindshiftError(ErrorCode.Closed, `${this.#what} of event ${this.#id}: the connection is closed`, {
       details: { id: this.#id },
     });
+  }
+  denied(denial: Denial, cause: unknown): WindshiftError {
+    return permissionDenied(`${this.#what} of event ${this.#id}`, denial, cause);
   }
 }

@@ -7,6 +7,7 @@ import type { ConnectionFacts, Engine, FeedSink } from "../engine.js";
 import { append } from "./append.js";
 import { ensureConsumer, toConsumerState } from "./consumers.js";
 import { Settlements } from "./delivery.js";
+import { Denials } from "./denials.js";
 import { apiError, isConsumerNotFound, toWindshiftError } from "./errors.js";
 import { openKeyValue } from "./key-value.js";
 import { getEvent, listConsumers, listStreams, purgeStream, toStreamState } from "./operations.js";
@@ -38,9 +39,13 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
   let publishes: Requester | undefined;
   let confirms: Requester | undefined;
   let facts: ConnectionFacts | undefined;
-  // A reconnect may land on another server, with another client id.
-  const watching = watchServer(nc, () => {
-    facts = undefined;
+  const denials = new Denials(logger);
+  const watching = watchServer(nc, {
+    // A reconnect may land on another server, with another client id.
+    reconnected: () => {
+      facts = undefined;
+    },
+    error: (err) => denials.dispatch(err),
   });
   // checkAPI: false saves a round trip; the first real call reports problems.
   const jsm = (): Promise<JetStreamManager> => {
@@ -48,13 +53,13 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     return manager;
   };
   const requester = (): Requester => {
-    publishes ??= new Requester(nc, { maxInFlight: options.maxPublishesInFlight, coalesce: false });
+    publishes ??= new Requester(nc, denials, { maxInFlight: options.maxPublishesInFlight, coalesce: false });
     return publishes;
   };
   // Confirmed settlements have their own requester, so that acks never queue
   // behind a full publish window; the server's max ack pending bounds them.
   const settlements = new Settlements(nc, () => {
-    confirms ??= new Requester(nc, { maxInFlight: Number.MAX_SAFE_INTEGER, coalesce: true });
+    confirms ??= new Requester(nc, denials, { maxInFlight: Number.MAX_SAFE_INTEGER, coalesce: true });
     return confirms;
   });
   const streamsCapturing = async (subject: string, timeoutMs: number): Promise<string[]> => {
@@ -145,7 +150,7 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     append: (event, appendOptions) => append(appendContext, event, appendOptions),
     consume(stream: string, consumer: string, sink: FeedSink, feedOptions) {
       const puller = new Puller(
-        { nc, logger, settlements, exists: () => exists(stream, consumer) },
+        { nc, logger, settlements, denials, exists: () => exists(stream, consumer) },
         { stream, consumer, limit: feedOptions.limit, expiresMs: PULL_EXPIRES_MS },
         sink,
       );
@@ -155,7 +160,7 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     read(stream, readOptions) {
       return {
         [Symbol.asyncIterator]: () => {
-          const reading = jsm().then((m) => readStream(m, js, stream, readOptions));
+          const reading = jsm().then((m) => readStream(m, js, denials, stream, readOptions));
           return {
             next: () => reading.then((r) => r.next()),
             return: () => reading.then((r) => r.return(undefined)),
@@ -183,11 +188,18 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
   };
 }
 
-/** Calls `changed` after every reconnect, until stopped. */
-function watchServer(nc: NatsConnection, changed: () => void): { stop(): void } {
+/**
+ * The engine's one reader of the connection's status, until stopped: calls
+ * `reconnected` after every reconnect, and `error` with every asynchronous
+ * error the server reports (permission violations among them).
+ */
+function watchServer(nc: NatsConnection, on: { reconnected(): void; error(err: unknown): void }): { stop(): void } {
   const status = nc.status();
   void (async () => {
-    for await (const s of status) if (s.type === "reconnect") changed();
+    for await (const s of status) {
+      if (s.type === "reconnect") on.reconnected();
+      else if (s.type === "error") on.error(s.error);
+    }
   })().catch(() => {});
   return status as unknown as { stop(): void };
 }

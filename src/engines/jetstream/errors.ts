@@ -57,12 +57,48 @@ export function jsErrorCode(err: unknown): number | undefined {
   return api && typeof code === "number" ? code : undefined;
 }
 
+/** What the server refused: publishing to a subject, or subscribing to one. */
+export interface Denial {
+  readonly operation: "publish" | "subscribe";
+  readonly subject: string;
+}
+
+/**
+ * The denial a nats.js error reports, if it is a permission violation (a
+ * `PermissionViolationError`, or a `RequestError` caused by one).
+ */
+export function permissionViolation(err: unknown): Denial | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const violation = err.name === "PermissionViolationError" ? err : err.cause;
+  if (!(violation instanceof Error) || violation.name !== "PermissionViolationError") return undefined;
+  const { operation, subject } = violation as { operation?: unknown; subject?: unknown };
+  return {
+    operation: operation === "subscription" ? "subscribe" : "publish",
+    subject: typeof subject === "string" ? subject : "",
+  };
+}
+
+/**
+ * `PERMISSION_DENIED` for `what`, naming the operation and the subject the
+ * server refused; `outcome` says what became of the request (nothing stored, say).
+ */
+export function permissionDenied(what: string, denial: Denial, cause?: unknown, outcome = ""): WindshiftError {
+  const { operation, subject } = denial;
+  return new WindshiftError(
+    ErrorCode.PermissionDenied,
+    `${what}: permission denied: the user may not ${operation} to "${subject}"${outcome === "" ? "" : `; ${outcome}`}`,
+    { ...(cause === undefined ? {} : { cause }), details: { operation, subject } },
+  );
+}
+
 /**
  * Turns whatever a nats.js call threw into a {@link WindshiftError}, saying
  * `what` was being done. Windshift errors pass through unchanged.
  */
 export function toWindshiftError(err: unknown, what: string): WindshiftError {
   if (isWindshiftError(err)) return err;
+  const denial = permissionViolation(err);
+  if (denial !== undefined) return permissionDenied(what, denial, err);
   const message = err instanceof Error ? err.message : String(err);
   if (isTimeout(err)) return new WindshiftError(ErrorCode.Timeout, `${what}: timed out`, { cause: err });
   if (isClosed(err)) return new WindshiftError(ErrorCode.Closed, `${what}: the connection is closed`, { cause: err });

@@ -17,7 +17,7 @@ import type {
   KeyValueWriteOptions,
   OutgoingEvent,
 } from "../engine.js";
-import { apiError, isStreamNotFound, JsErrorCode, toWindshiftError } from "./errors.js";
+import { apiError, isStreamNotFound, JsErrorCode, permissionDenied, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 import { toNanos } from "./streams.js";
 
@@ -190,6 +190,7 @@ function readFailures(what: string): RequestFailures {
     noResponders: () => new WindshiftError(ErrorCode.Unavailable, `${what}: JetStream did not answer (no responders)`),
     timeout: () => new WindshiftError(ErrorCode.Timeout, `${what}: timed out`),
     closed: () => new WindshiftError(ErrorCode.Closed, `${what}: the connection is closed`),
+    denied: (denial, cause) => permissionDenied(what, denial, cause),
   };
 }
 

@@ -3,6 +3,8 @@ import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import type { Feed, FeedSink } from "../engine.js";
 import { deliveryFacts, JetStreamDelivery, type Settlements } from "./delivery.js";
+import type { Denials } from "./denials.js";
+import { type Denial, permissionDenied, permissionViolation } from "./errors.js";
 
 /** Settings of one puller. */
 export interface PullSettings {
@@ -19,6 +21,8 @@ export interface PullContext {
   readonly nc: NatsConnection;
   readonly logger: Logger;
   readonly settlements: Settlements;
+  /** The connection's permission violations: a refused pull request or inbox ends the feed. */
+  readonly denials: Denials;
   /** Whether the consumer still exists (asked after missed heartbeats). */
   exists(): Promise<boolean>;
 }
@@ -46,6 +50,7 @@ export class Puller implements Feed {
   readonly #nextSubject: string;
   #sub: Subscription | undefined;
   #statusIterator: { stop(): void } | undefined;
+  #unlisten: (() => void) | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
   #retry: ReturnType<typeof setTimeout> | undefined;
   /** Messages requested and not yet received. */
@@ -67,9 +72,12 @@ export class Puller implements Feed {
   }
 
   start(): void {
+    this.#unlisten = this.#context.denials.listen((denial, cause) => this.#onDenied(denial, cause));
     this.#sub = this.#nc.subscribe(this.#inbox, {
       callback: (err, msg) => {
-        if (err) this.#logger.warn("pull subscription error", { error: err.message });
+        const denial = err === null ? undefined : permissionViolation(err);
+        if (denial !== undefined) this.#onDenied(denial, err);
+        else if (err) this.#logger.warn("pull subscription error", { error: err.message });
         else this.#onMessage(msg);
       },
     });
@@ -125,6 +133,7 @@ export class Puller implements Feed {
       this.#context.settlements.flush();
       this.#sub?.unsubscribe();
       this.#statusIterator?.stop();
+      this.#unlisten?.();
       if (this.#timer !== undefined) clearInterval(this.#timer);
       if (this.#retry !== undefined) clearTimeout(this.#retry);
     }
@@ -140,6 +149,23 @@ export class Puller implements Feed {
   async flush(): Promise<void> {
     this.#context.settlements.flush();
     await flushWithin(this.#nc, FLUSH_MS);
+  }
+
+  /**
+   * The server refused this feed's pull requests or its inbox: nothing can
+   * ever be delivered, so the feed fails (the subscription's loop throws,
+   * a processor's `closed` resolves with it) instead of pulling again forever.
+   */
+  #onDenied(denial: Denial, cause: unknown): boolean {
+    const mine = denial.operation === "publish" ? denial.subject === this.#nextSubject : denial.subject === this.#inbox;
+    if (!mine) return false;
+    if (!this.#stopped) {
+      const { stream, consumer } = this.#settings;
+      this.#target.fail(
+        permissionDenied(`consumer "${stream}"/"${consumer}"`, denial, cause, "no events can be pulled from it"),
+      );
+    }
+    return true;
   }
 
   #onMessage(msg: Msg): void {

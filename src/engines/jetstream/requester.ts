@@ -1,7 +1,8 @@
 import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import { abortError } from "../../internal/abort.js";
-import { isClosed } from "./errors.js";
+import type { Denials } from "./denials.js";
+import { type Denial, isClosed, permissionViolation } from "./errors.js";
 
 /** How often pending publishes are checked for their timeout. */
 const SWEEP_MS = 20;
@@ -14,6 +15,11 @@ export interface RequestFailures {
   timeout(): WindshiftError;
   /** The connection is closed. */
   closed(): WindshiftError;
+  /**
+   * The server refused it: the user may not publish to the request's subject,
+   * or subscribe to the inbox its reply would come to (`PERMISSION_DENIED`).
+   */
+  denied(denial: Denial, cause: unknown): WindshiftError;
 }
 
 interface Pending {
@@ -21,6 +27,8 @@ interface Pending {
   reject(err: WindshiftError): void;
   deadline: number;
   failures: RequestFailures;
+  /** Where it was sent: a denial of this subject fails it. */
+  subject: string;
 }
 
 /** One request's settings. */
@@ -66,6 +74,8 @@ interface Outgoing {
  */
 export class Requester {
   readonly #nc: NatsConnection;
+  readonly #denials: Denials;
+  #unlisten: (() => void) | undefined;
   readonly #maxInFlight: number;
   readonly #prefix: string;
   readonly #pending = new Map<string, Pending>();
@@ -87,8 +97,10 @@ export class Requester {
     }
   };
 
-  constructor(nc: NatsConnection, options: RequesterOptions) {
+  /** `denials` reports the permission violations of `nc` (see {@link Denials}). */
+  constructor(nc: NatsConnection, denials: Denials, options: RequesterOptions) {
     this.#nc = nc;
+    this.#denials = denials;
     this.#maxInFlight = options.maxInFlight;
     this.#coalesce = options.coalesce;
     const { inboxPrefix } = (nc as { options?: { inboxPrefix?: string } }).options ?? {};
@@ -111,7 +123,7 @@ export class Requester {
     this.#start();
     const token = (this.#next++).toString(36);
     return new Promise<Msg>((resolve, reject) => {
-      const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, failures };
+      const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, failures, subject };
       // A lone request goes out at once; with others in flight, waiting for
       // the end of the turn costs little and saves a socket write each.
       const batch = this.#coalesce && (this.#pending.size > 0 || this.#outbox.length > 0);
@@ -166,6 +178,8 @@ export class Requester {
     this.#sub?.unsubscribe();
     this.#sub = undefined;
     this.#status?.stop();
+    this.#unlisten?.();
+    this.#unlisten = undefined;
     for (const [token, p] of this.#pending) {
       this.#settle(token);
       p.reject(p.failures.closed());
@@ -176,11 +190,19 @@ export class Requester {
 
   #start(): void {
     if (this.#sub === undefined) {
-      this.#sub = this.#nc.subscribe(`${this.#prefix}*`, {
-        callback: (err, msg) => (err ? this.close() : this.#onReply(msg)),
+      const sub = this.#nc.subscribe(`${this.#prefix}*`, {
+        callback: (err, msg) => {
+          if (err === null) this.#onReply(msg);
+          else if (permissionViolation(err) !== undefined) this.#inboxDenied(sub, err);
+          else this.close();
+        },
       });
-      void this.#nc.closed().then(() => this.close());
-      void this.#watchDisconnects();
+      this.#sub = sub;
+      if (this.#unlisten === undefined) {
+        this.#unlisten = this.#denials.listen((denial, cause) => this.#onDenied(denial, cause));
+        void this.#nc.closed().then(() => this.close());
+        void this.#watchDisconnects();
+      }
     }
     if (this.#timer === undefined) {
       this.#timer = setInterval(() => this.#sweep(), SWEEP_MS);
@@ -206,6 +228,36 @@ export class Requester {
         this.#settle(token);
         p.reject(p.failures.timeout());
       }
+    }
+  }
+
+  /**
+   * The server refused a publish: fails every request sent to that subject
+   * (each would be refused the same way). Another requester's, or nobody's,
+   * when none is pending here.
+   */
+  #onDenied(denial: Denial, cause: Error): boolean {
+    if (denial.operation === "subscribe") return denial.subject === `${this.#prefix}*`;
+    let mine = false;
+    for (const [token, p] of this.#pending) {
+      if (p.subject !== denial.subject || !this.#settle(token)) continue;
+      mine = true;
+      p.reject(p.failures.denied(denial, cause));
+    }
+    return mine;
+  }
+
+  /**
+   * The server refused the inbox subscription: no reply can come, so every
+   * pending request fails at once. nats.js has dropped the subscription; the
+   * next request subscribes again (the permissions may have changed by then).
+   */
+  #inboxDenied(sub: Subscription, err: Error): void {
+    if (this.#sub === sub) this.#sub = undefined;
+    const denial: Denial = { operation: "subscribe", subject: `${this.#prefix}*` };
+    for (const [token, p] of this.#pending) {
+      this.#settle(token);
+      p.reject(p.failures.denied(denial, err));
     }
   }
 
