@@ -5,50 +5,25 @@
  * (`dist/`, `package.json`, a link to `node_modules`), file by file with
  * `ts.transpileModule`, so a stale `dist/` never runs; tsc checks the types.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { type ChildProcess, execFile } from "node:child_process";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { promisify } from "node:util";
-import ts from "typescript";
 import { afterAll, beforeAll } from "vitest";
+import { type Child, compileSources, root, startNode } from "../child.js";
 import { type TestEnv, useServer, waitFor } from "../helpers.js";
 
 const run = promisify(execFile);
 
-/** The repository's root. */
-export const root = fileURLToPath(new URL("../..", import.meta.url));
+export { reachableSources, root } from "../child.js";
 
-/** The sources reachable from `entry` through relative imports. */
-export async function reachableSources(entry: string): Promise<Map<string, string>> {
-  const sources = new Map<string, string>();
-  const todo = [resolve(root, entry)];
-  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
-    if (sources.has(file)) continue;
-    const source = await readFile(file, "utf8");
-    sources.set(file, source);
-    for (const { fileName } of ts.preProcessFile(source, true, true).importedFiles) {
-      if (fileName.startsWith(".")) todo.push(resolve(dirname(file), fileName.replace(/\.js$/, ".ts")));
-    }
-  }
-  return sources;
-}
-
-/** Compiles the CLI into a scratch package; returns its directory. */
+/** Compiles the CLI into a scratch package laid out as the published one; returns its directory. */
 async function compileCli(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "windshift-cli-"));
-  await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
+  const dir = await compileSources("windshift-cli-", ["src/cli/main.ts"], (file) =>
+    join("dist", relative(join(root, "src"), file)),
+  );
   await copyFile(join(root, "package.json"), join(dir, "package.json"));
-  for (const [file, source] of await reachableSources("src/cli/main.ts")) {
-    const { outputText } = ts.transpileModule(source, {
-      fileName: file,
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
-    });
-    const out = join(dir, "dist", relative(join(root, "src"), file).replace(/\.ts$/, ".js"));
-    await mkdir(dirname(out), { recursive: true });
-    await writeFile(out, outputText);
-  }
   return dir;
 }
 
@@ -60,13 +35,7 @@ export interface CliResult {
 }
 
 /** A CLI process still running (`tail`, `top`): its output so far, line by line. */
-export interface RunningCli {
-  readonly proc: ChildProcess;
-  /** Complete lines of stdout so far. */
-  readonly lines: string[];
-  readonly stderr: () => string;
-  /** Resolves with the exit code (or the signal that killed it). */
-  readonly exited: Promise<number | NodeJS.Signals | null>;
+export interface RunningCli extends Child {
   /** Waits until a line matches `pattern`, and returns it. */
   waitForLine(pattern: RegExp, what?: string): Promise<string>;
 }
@@ -118,35 +87,16 @@ export function useCli(): CliEnv {
   };
 
   env.start = (args) => {
-    const proc = spawn(process.execPath, [main(), ...args], {
-      env: childEnv(),
-      cwd: env.scratch,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = startNode([main(), ...args], { env: childEnv(), cwd: env.scratch });
+    const { proc, lines, stderr } = child;
     children.push(proc);
-    const lines: string[] = [];
-    let partial = "";
-    proc.stdout?.on("data", (chunk: Buffer) => {
-      const parts = (partial + chunk.toString()).split("\n");
-      partial = parts.pop() ?? "";
-      lines.push(...parts);
-    });
-    let stderr = "";
-    proc.stderr?.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const exited = new Promise<number | NodeJS.Signals | null>((done) => {
-      proc.once("exit", (code, signal) => done(signal ?? code));
-    });
     return {
-      proc,
-      lines,
-      stderr: () => stderr,
-      exited,
+      ...child,
       waitForLine: (pattern, what = String(pattern)) =>
         waitFor(
           () => {
-            if (proc.exitCode !== null) throw new Error(`the CLI exited (${proc.exitCode}) before ${what}: ${stderr}`);
+            if (proc.exitCode !== null)
+              throw new Error(`the CLI exited (${proc.exitCode}) before ${what}: ${stderr()}`);
             return lines.find((l) => pattern.test(l));
           },
           { what },

@@ -7,12 +7,9 @@
  * checks the counts; this checks which attempt's next tasks, join and event
  * data were committed).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import ts from "typescript";
+import type { ChildProcess } from "node:child_process";
+import { rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ChargeCardSchema,
@@ -22,11 +19,11 @@ import {
   StockReservedSchema,
 } from "../../gen/windshift/demo/v1/checkout_pb.js";
 import { type Events, type Workflow, workflow } from "../../src/index.js";
+import { type Child, compileSources, root, startNode } from "../child.js";
 import { checkout, storedTasks } from "../conformance/workflow-support.js";
 import { consumerState, uniqueName, useServer, waitFor } from "../helpers.js";
 
 const env = useServer();
-const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** How many task events the workflow's stream holds per task id of `runId`. */
 async function stored(flow: Workflow, runId: string): Promise<Record<string, number>> {
@@ -98,69 +95,22 @@ process.stdout.write("ready\\n");
 
 /**
  * A directory the child runs in: the sources its program imports, compiled
- * to JavaScript file by file (type-only imports are erased as written), and
- * a link to this project's node_modules for the packages they import.
+ * to JavaScript (laid out as in the repository), and its program.
  */
 async function workerDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "windshift-crash-"));
-  await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
-  const todo = [join(root, "src/index.ts"), join(root, "gen/windshift/demo/v1/checkout_pb.ts")];
-  const seen = new Set(todo);
-  for (let file = todo.pop(); file !== undefined; file = todo.pop()) {
-    const source = await readFile(file, "utf8");
-    for (const { fileName } of ts.preProcessFile(source).importedFiles) {
-      if (!fileName.startsWith(".")) continue;
-      const imported = resolve(dirname(file), fileName.replace(/\.js$/, ".ts"));
-      if (!seen.has(imported)) {
-        seen.add(imported);
-        todo.push(imported);
-      }
-    }
-    const { outputText } = ts.transpileModule(source, {
-      fileName: file,
-      compilerOptions: {
-        module: ts.ModuleKind.ESNext,
-        target: ts.ScriptTarget.ES2022,
-        verbatimModuleSyntax: true,
-      },
-    });
-    const out = join(dir, relative(root, file).replace(/\.ts$/, ".js"));
-    await mkdir(dirname(out), { recursive: true });
-    await writeFile(out, outputText);
-  }
+  const dir = await compileSources(
+    "windshift-crash-",
+    ["src/index.ts", "gen/windshift/demo/v1/checkout_pb.ts"],
+    (file) => relative(root, file),
+  );
   await writeFile(join(dir, "worker.mjs"), workerProgram);
   return dir;
 }
 
-/** A child process's output, line by line, and its exit. */
-interface Child {
-  readonly proc: ChildProcess;
-  readonly lines: string[];
-  readonly stderr: () => string;
-  readonly exited: Promise<NodeJS.Signals | number | null>;
-}
-
 function startWorker(dir: string, name: string, halt: "publish" | "ack"): Child {
-  const proc = spawn(process.execPath, ["worker.mjs", env.server.url, name, halt], {
-    cwd: dir,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const lines: string[] = [];
-  let partial = "";
-  proc.stdout?.on("data", (chunk: Buffer) => {
-    const parts = (partial + chunk.toString()).split("\n");
-    partial = parts.pop() ?? "";
-    lines.push(...parts);
-  });
-  let stderr = "";
-  proc.stderr?.on("data", (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4_000);
-  });
-  const exited = new Promise<NodeJS.Signals | number | null>((done) => {
-    proc.once("exit", (code, signal) => done(signal ?? code));
-  });
-  children.push(proc);
-  return { proc, lines, stderr: () => stderr, exited };
+  const child = startNode(["worker.mjs", env.server.url, name, halt], { cwd: dir });
+  children.push(child.proc);
+  return child;
 }
 
 let dir: string | undefined;
