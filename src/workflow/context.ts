@@ -4,7 +4,6 @@ import { ErrorCode, validationError, WindshiftError } from "../errors.js";
 import { assertSchema, decode, encode } from "../internal/codec.js";
 import { describe } from "../internal/names.js";
 import * as v from "../internal/validate.js";
-import { taskOf, type WorkflowTable } from "./definition.js";
 import {
   type EmitRequest,
   type EventRecord,
@@ -129,15 +128,17 @@ export class TaskContextImpl implements TaskContext {
   readonly signal: AbortSignal;
   readonly event: Event;
   readonly events: WorkflowEvents;
-  readonly #table: WorkflowTable;
+  /** The task type of a schema, checked to be one of the workflow's. */
+  readonly #taskType: (schema: unknown) => string;
   readonly #next: NextRequest[] = [];
   readonly #emits: EmitRequest[] = [];
   readonly #joins: JoinRequest[] = [];
   #done = false;
 
-  constructor(table: WorkflowTable, identity: TaskIdentity) {
-    this.#table = table;
-    this.workflow = table.name;
+  /** `taskType` names a schema's task type, or throws when the workflow has no such task. */
+  constructor(workflow: string, taskType: (schema: unknown) => string, identity: TaskIdentity) {
+    this.#taskType = taskType;
+    this.workflow = workflow;
     this.runId = identity.runId;
     this.taskId = identity.taskId;
     this.attempt = identity.attempt;
@@ -152,11 +153,11 @@ export class TaskContextImpl implements TaskContext {
     options?: NextOptions,
   ): void {
     this.#open("next");
-    const task = taskOf(this.#table, "schema", schema);
+    const type = this.#taskType(schema);
     const o = v.optionsObject("options", options);
     v.rejectUnknown(o, new Set(["delayMs"]));
     const delayMs = v.durationMs("delayMs", o.delayMs) ?? 0;
-    this.#next.push({ type: task.schema.typeName, data: encode(schema, data), delayMs });
+    this.#next.push({ type, data: encode(schema, data), delayMs });
   }
 
   emit(name: string, schema?: DescMessage, data?: unknown): void {
@@ -177,8 +178,8 @@ export class TaskContextImpl implements TaskContext {
       assertEventName(`names[${i}]`, name);
     });
     if (new Set(names).size !== names.length) throw validationError("names", "lists an event twice");
-    const task = taskOf(this.#table, "schema", schema);
-    this.#joins.push({ names: [...names], type: task.schema.typeName, data: encode(schema, data) });
+    const type = this.#taskType(schema);
+    this.#joins.push({ names: [...names], type, data: encode(schema, data) });
   }
 
   /** The requests, once the handler returned; the context refuses further calls. */

@@ -13,6 +13,7 @@ import { joinEvents, NO_EVENTS, TaskContextImpl } from "./context.js";
 import {
   type TaskDefinition,
   type TaskHandler,
+  taskOf,
   type Workflow,
   type WorkflowTable,
   workflowTable,
@@ -211,7 +212,8 @@ class TaskRunner {
       return;
     }
     const join = joinOf(started, taskId);
-    const ctx = new TaskContextImpl(this.#table, {
+    const table = this.#table;
+    const ctx = new TaskContextImpl(table.name, (schema) => taskOf(table, "schema", schema).schema.typeName, {
       runId,
       taskId,
       attempt,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SettleKind } from "../../src/engines/engine.js";
-import { parseDelivery, settlePayload } from "../../src/engines/jetstream/delivery.js";
+import { parseDelivery } from "../../src/engines/jetstream/ack-subject.js";
+import { settlePayload } from "../../src/engines/jetstream/delivery.js";
 
 describe("parseDelivery", () => {
   it.each([

@@ -1,5 +1,5 @@
 import type { Logger } from "../../internal/logger.js";
-import { parseDelivery } from "./delivery.js";
+import { parseDelivery } from "./ack-subject.js";
 import { type Denial, permissionViolation } from "./errors.js";
 
 /**

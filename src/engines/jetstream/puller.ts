@@ -2,7 +2,8 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from "@
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import type { Feed, FeedSink } from "../engine.js";
-import { deliveryFacts, JetStreamDelivery, type Settlements } from "./delivery.js";
+import { deliveryFacts } from "./ack-subject.js";
+import { JetStreamDelivery, type Settlements } from "./delivery.js";
 import type { Denials } from "./denials.js";
 import { type Denial, permissionDenied, permissionViolation } from "./errors.js";
 
