@@ -5,7 +5,6 @@
  * @module
  */
 
-export type { ConsumerDescription, ConsumerOptions } from "./client/consumers.js";
 export { createEvents } from "./client/create-events.js";
 export type { Events } from "./client/events.js";
 export type {
@@ -19,9 +18,7 @@ export type {
   StreamInfoState,
 } from "./client/operations.js";
 export type { ClientOptions, EventsOptions } from "./client/options.js";
-export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./client/position.js";
 export type { StoredEvent } from "./client/stored-event.js";
-export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./client/streams.js";
 export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./consume/event.js";
 export type { SubscribeOptions } from "./consume/options.js";
 export type { SubscriptionStatus } from "./consume/status.js";
@@ -43,6 +40,9 @@ export type { OutcomeCounts } from "./process/outcomes.js";
 export type { Processor, ProcessorStats } from "./process/processor.js";
 export type { ReplayOptions, ReplayResult } from "./process/replay.js";
 export type { PublishedEvent, PublishOptions } from "./publish/publish.js";
+export type { ConsumerDescription, ConsumerOptions } from "./streams/consumers.js";
+export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./streams/position.js";
+export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams/streams.js";
 export type { ApplyOptions, PlanOptions } from "./topology/apply.js";
 export type { FieldChange, TopologyChange, TopologyPlan } from "./topology/plan.js";
 export type { ConsumerDeclaration, StreamDeclaration, Topology } from "./topology/topology.js";

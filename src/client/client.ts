@@ -7,13 +7,14 @@ import { startProcessor } from "../process/processor.js";
 import { replayDeadLetters } from "../process/replay.js";
 import { publish } from "../publish/publish.js";
 import type { Runtime } from "../runtime.js";
+import { ensureConsumer } from "../streams/consumers.js";
+import { ensureStream } from "../streams/streams.js";
 import { createTelemetry } from "../telemetry/telemetry.js";
 import { apply, plan } from "../topology/apply.js";
 import type { Workflow } from "../workflow/definition.js";
 import type { EmitWorkflowEventOptions } from "../workflow/operations.js";
 import { emitWorkflowEvent, ensureWorkflow, inspectWorkflow, startWorkflow } from "../workflow/operations.js";
 import { runWorkflow } from "../workflow/worker.js";
-import { ensureConsumer } from "./consumers.js";
 import type { Events } from "./events.js";
 import {
   consumerInfo,
@@ -28,7 +29,6 @@ import {
   streamInfo,
 } from "./operations.js";
 import type { ClientSettings } from "./options.js";
-import { ensureStream } from "./streams.js";
 
 /**
  * The events client over `engine`: every operation is written once, above

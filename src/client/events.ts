@@ -7,6 +7,8 @@ import type { Middleware, ProcessOptions } from "../process/options.js";
 import type { Processor } from "../process/processor.js";
 import type { ReplayOptions, ReplayResult } from "../process/replay.js";
 import type { PublishedEvent, PublishOptions } from "../publish/publish.js";
+import type { ConsumerDescription, ConsumerOptions } from "../streams/consumers.js";
+import type { StreamDescription, StreamOptions } from "../streams/streams.js";
 import type { ApplyOptions, PlanOptions } from "../topology/apply.js";
 import type { TopologyPlan } from "../topology/plan.js";
 import type { Topology } from "../topology/topology.js";
@@ -21,7 +23,6 @@ import type {
 } from "../workflow/operations.js";
 import type { EnsureWorkflowOptions, RunWorkflowOptions, StartWorkflowOptions } from "../workflow/options.js";
 import type { WorkflowWorker } from "../workflow/worker.js";
-import type { ConsumerDescription, ConsumerOptions } from "./consumers.js";
 import type {
   ConsumerInfo,
   GetEventOptions,
@@ -31,7 +32,6 @@ import type {
   StreamInfo,
 } from "./operations.js";
 import type { StoredEvent } from "./stored-event.js";
-import type { StreamDescription, StreamOptions } from "./streams.js";
 
 /**
  * The typed events client: the same interface on every engine. Create it with

@@ -8,9 +8,9 @@ import { assertName, assertSubject } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
-import { type ConsumerDescription, describeConsumer } from "./consumers.js";
+import { type ConsumerDescription, describeConsumer } from "../streams/consumers.js";
+import { describeStream, type StreamOptions } from "../streams/streams.js";
 import { type StoredEvent, StoredEventImpl } from "./stored-event.js";
-import { describeStream, type StreamOptions } from "./streams.js";
 
 /** Options every operation takes. */
 export interface OperationOptions {

@@ -1,8 +1,8 @@
-import { describeConsumer } from "../client/consumers.js";
-import { describeStream } from "../client/streams.js";
 import type { ConsumerConfig, ConsumerState, StreamConfig, StreamState } from "../engines/engine.js";
 import { ErrorCode, isWindshiftError, validationError } from "../errors.js";
 import type { Runtime } from "../runtime.js";
+import { describeConsumer } from "../streams/consumers.js";
+import { describeStream } from "../streams/streams.js";
 import type { ResolvedTopology } from "./topology.js";
 
 /** One field that an update changes. */

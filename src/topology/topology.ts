@@ -1,8 +1,8 @@
-import { type ConsumerOptions, resolveConsumerConfig } from "../client/consumers.js";
-import { resolveStreamConfig, type StreamOptions } from "../client/streams.js";
 import type { ConsumerConfig, StreamConfig } from "../engines/engine.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
 import { assertName, describe } from "../internal/names.js";
+import { type ConsumerOptions, resolveConsumerConfig } from "../streams/consumers.js";
+import { resolveStreamConfig, type StreamOptions } from "../streams/streams.js";
 
 /** A stream in a topology: `ensureStream`'s options and its name. */
 export type StreamDeclaration = Omit<StreamOptions, "signal"> & { readonly name: string };

@@ -1,6 +1,4 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
-import { ensureConsumer } from "../client/consumers.js";
-import { ensureStream } from "../client/streams.js";
 import { ErrorCode, validationError, WindshiftError } from "../errors.js";
 import { throwIfAborted } from "../internal/abort.js";
 import { encode } from "../internal/codec.js";
@@ -8,6 +6,8 @@ import { describe } from "../internal/names.js";
 import { mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
+import { ensureConsumer } from "../streams/consumers.js";
+import { ensureStream } from "../streams/streams.js";
 import { emitRequest } from "./context.js";
 import type { Workflow } from "./definition.js";
 import { taskOf, workflowTable } from "./definition.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type ConsumerOptions, describeConsumer, resolveConsumerConfig } from "../../src/client/consumers.js";
+import { type ConsumerOptions, describeConsumer, resolveConsumerConfig } from "../../src/streams/consumers.js";
 import { validationAt, windshiftError } from "./expect-error.js";
 
 const TIME = new Date("2030-01-02T03:04:05.000Z");

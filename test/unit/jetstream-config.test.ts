@@ -8,11 +8,11 @@ import {
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
-import { resolveConsumerConfig } from "../../src/client/consumers.js";
-import { resolveStreamConfig } from "../../src/client/streams.js";
 import type { ConsumerConfig, StreamConfig } from "../../src/engines/engine.js";
 import { fromNatsConsumerConfig, toNatsConsumerConfig } from "../../src/engines/jetstream/consumers.js";
 import { fromNatsStreamConfig, toMs, toNanos, toNatsStreamConfig } from "../../src/engines/jetstream/streams.js";
+import { resolveConsumerConfig } from "../../src/streams/consumers.js";
+import { resolveStreamConfig } from "../../src/streams/streams.js";
 import { streamConfig } from "./engine-support.js";
 import { windshiftError } from "./expect-error.js";
 

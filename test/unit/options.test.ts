@@ -1,7 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { consumerDefaults } from "../../src/client/consumers.js";
 import { clientDefaults, eventsDefaults } from "../../src/client/options.js";
-import { streamDefaults } from "../../src/client/streams.js";
 import { subscribeDefaults } from "../../src/consume/options.js";
 import { rejectDefaults, settleDefaults } from "../../src/consume/settle-options.js";
 import { type Defaults, given, mergeOptions } from "../../src/internal/options.js";
@@ -9,6 +7,8 @@ import { idempotentDefaults } from "../../src/process/idempotent.js";
 import { processDefaults } from "../../src/process/options.js";
 import { replayDefaults } from "../../src/process/replay.js";
 import { publishDefaults } from "../../src/publish/publish.js";
+import { consumerDefaults } from "../../src/streams/consumers.js";
+import { streamDefaults } from "../../src/streams/streams.js";
 import { validationAt } from "./expect-error.js";
 
 interface SampleOptions {

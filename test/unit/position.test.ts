@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { describePosition, parsePosition } from "../../src/client/position.js";
 import type { Position } from "../../src/engines/engine.js";
+import { describePosition, parsePosition } from "../../src/streams/position.js";
 import { validationAt, windshiftError } from "./expect-error.js";
 
 const TIME = new Date("2030-01-02T03:04:05.678Z");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { describeStream, resolveStreamConfig, type StreamOptions } from "../../src/client/streams.js";
+import { describeStream, resolveStreamConfig, type StreamOptions } from "../../src/streams/streams.js";
 import { streamConfig } from "./engine-support.js";
 import { validationAt } from "./expect-error.js";
 
