@@ -19,6 +19,8 @@ export type {
 } from "./client/operations.js";
 export type { ClientOptions, EventsOptions } from "./client/options.js";
 export type { StoredEvent } from "./client/stored-event.js";
+export type { CloudEventAttributes } from "./cloudevents/attributes.js";
+export type { CloudEventsOptions } from "./cloudevents/options.js";
 export type { Event, EventHeaders, RejectOptions, SettleOptions } from "./consume/event.js";
 export type { SubscribeOptions } from "./consume/options.js";
 export type { SubscriptionStatus } from "./consume/status.js";

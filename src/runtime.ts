@@ -1,3 +1,4 @@
+import type { CloudEventsSettings } from "./cloudevents/options.js";
 import type { Engine } from "./engines/engine.js";
 import type { Clock } from "./internal/clock.js";
 import type { Logger } from "./internal/logger.js";
@@ -12,4 +13,6 @@ export interface Runtime {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  /** The client's `cloudEvents` option; `undefined` when off. */
+  readonly cloudEvents?: CloudEventsSettings | undefined;
 }

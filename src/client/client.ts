@@ -46,6 +46,7 @@ export function createClient(
     clock: engine.clock,
     logger: settings.logger,
     telemetry: createTelemetry(engine, settings.telemetry),
+    cloudEvents: settings.cloudEvents,
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

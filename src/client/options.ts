@@ -1,4 +1,5 @@
 import type { MeterProvider, TracerProvider } from "@opentelemetry/api";
+import { type CloudEventsOptions, type CloudEventsSettings, resolveCloudEvents } from "../cloudevents/options.js";
 import { validationError } from "../errors.js";
 import { type Logger, silentLogger } from "../internal/logger.js";
 import { describe } from "../internal/names.js";
@@ -39,6 +40,15 @@ export interface ClientOptions {
    * @default false
    */
   readonly recordBodySize?: boolean;
+  /**
+   * Makes every published event a CloudEvent in binary mode as well:
+   * `ce-specversion`, `ce-id`, `ce-source`, `ce-type`, `ce-time`,
+   * `ce-datacontenttype` and `ce-dataschema` headers beside windshift's own
+   * (docs/cloudevents.md).
+   * Reading CloudEvents needs no option.
+   * @default off
+   */
+  readonly cloudEvents?: CloudEventsOptions;
 }
 
 /** Options for `createEvents`: the client over a NATS connection. */
@@ -59,6 +69,7 @@ export const clientDefaults: Defaults<ClientOptions> = Object.freeze({
   meterProvider: undefined,
   traceProcessing: "child",
   recordBodySize: false,
+  cloudEvents: undefined,
 });
 
 /** The defaults of {@link EventsOptions}. */
@@ -71,6 +82,8 @@ export const eventsDefaults: Defaults<EventsOptions> = Object.freeze({
 export interface ClientSettings {
   readonly logger: Logger;
   readonly telemetry: TelemetrySettings;
+  /** The `cloudEvents` option, validated; `undefined` when off. */
+  readonly cloudEvents: CloudEventsSettings | undefined;
 }
 
 /** Validates the options every client takes (from options merged over their defaults). */
@@ -98,6 +111,7 @@ export function readClientOptions(o: { readonly [K in keyof Required<ClientOptio
       traceProcessing: v.oneOf("traceProcessing", o.traceProcessing, ["child", "link"] as const) as TraceProcessing,
       recordBodySize: v.boolean("recordBodySize", o.recordBodySize) as boolean,
     },
+    cloudEvents: resolveCloudEvents(o.cloudEvents),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import type { EventHeaders } from "../consume/event.js";
-import { dataType, decodeAs, decodeWith, eventHeaders } from "../consume/event-data.js";
+import { decodeAs, decodeWith, type EncodedEvent, eventHeaders, readEvent } from "../consume/event-data.js";
 import type { Decoder } from "../consume/options.js";
 import type { StoredEvent as EngineStoredEvent } from "../engines/engine.js";
 import { assertSchema } from "../internal/codec.js";
@@ -21,7 +21,10 @@ export interface StoredEvent<T extends Message = Message> {
   readonly stream: string;
   /** When the stream stored it. */
   readonly storedAt: Date;
-  /** The full Protobuf type name of the payload (`WS-Data-Type`); `""` when missing. */
+  /**
+   * The full Protobuf type name of the payload (`WS-Data-Type`, else the
+   * CloudEvent's `type`); `""` when missing.
+   */
   readonly type: string;
   /** The parsed windshift headers. */
   readonly headers: EventHeaders;
@@ -31,7 +34,12 @@ export interface StoredEvent<T extends Message = Message> {
    * decoded or is of another type.
    */
   readonly data: T;
-  /** The raw Protobuf bytes. */
+  /**
+   * The raw Protobuf bytes: the message's payload as stored. For a
+   * structured-mode CloudEvent that is its JSON envelope; `data` and
+   * `decode` read the data inside it (`data_base64` as Protobuf binary,
+   * JSON `data` with `fromJson`).
+   */
   readonly payload: Uint8Array;
   /** The headers as published, names as sent. */
   readonly rawHeaders: readonly (readonly [name: string, value: string])[];
@@ -51,6 +59,8 @@ export class StoredEventImpl<T extends Message = Message> implements StoredEvent
   readonly rawHeaders: readonly (readonly [name: string, value: string])[];
   readonly type: string;
   readonly headers: EventHeaders;
+  /** What `data` and `decode` read: a structured CloudEvent's data, else the payload. */
+  readonly #encoded: EncodedEvent;
   readonly #decoder: Decoder;
   #data: { value: unknown } | undefined;
 
@@ -59,16 +69,18 @@ export class StoredEventImpl<T extends Message = Message> implements StoredEvent
     this.subject = stored.subject;
     this.stream = stream;
     this.storedAt = new Date(stored.time);
-    this.payload = stored.payload;
     this.rawHeaders = stored.headers;
     const map = headerMap(stored.headers);
-    this.type = dataType(map);
-    this.headers = eventHeaders(map);
+    const view = readEvent(map, stored.payload);
+    this.payload = stored.payload;
+    this.type = view.type;
+    this.#encoded = { type: view.type, payload: view.payload, json: view.json, id: stored.id };
+    this.headers = eventHeaders(map, view);
     this.#decoder = decoder;
   }
 
   get data(): T {
-    this.#data ??= { value: decodeWith(this.#decoder, this, "getEvent() / getLastEvent()") };
+    this.#data ??= { value: decodeWith(this.#decoder, this.#encoded, "getEvent() / getLastEvent()") };
     return this.#data.value as T;
   }
 
@@ -79,6 +91,6 @@ export class StoredEventImpl<T extends Message = Message> implements StoredEvent
 
   decode<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
     assertSchema("schema", schema);
-    return decodeAs(schema, this);
+    return decodeAs(schema, this.#encoded);
   }
 }

@@ -5,7 +5,7 @@ import { ErrorCode, WindshiftError } from "../errors.js";
 import { assertSchema } from "../internal/codec.js";
 import { failSpan } from "../telemetry/spans.js";
 import type { Event, EventHeaders, RejectOptions, SettleOptions } from "./event.js";
-import { dataType, decodeAs, decodeWith, eventHeaders } from "./event-data.js";
+import { decodeAs, decodeWith, type EncodedEvent, type EventView, eventHeaders, readEvent } from "./event-data.js";
 import type { Decoder } from "./options.js";
 import { resolveRejectOptions, resolveSettleOptions, type SettleSettings } from "./settle-options.js";
 import type { Settler } from "./settler.js";
@@ -33,6 +33,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   readonly #settler: Settler;
   readonly #decoder: Decoder;
   #headers: EventHeaders | undefined;
+  #view: EventView | undefined;
   #decoded = false;
   #data: unknown;
   #dataError: unknown;
@@ -77,12 +78,17 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   get type(): string {
-    return dataType(this.delivery.headers);
+    return this.#read().type;
   }
 
   get headers(): EventHeaders {
-    this.#headers ??= eventHeaders(this.delivery.headers);
+    this.#headers ??= eventHeaders(this.delivery.headers, this.#read());
     return this.#headers;
+  }
+
+  #read(): EventView {
+    this.#view ??= readEvent(this.delivery.headers, this.delivery.payload);
+    return this.#view;
   }
 
   get settled(): boolean {
@@ -118,7 +124,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   #decodeData(): unknown {
-    return decodeWith(this.#decoder, this, "subscribe()");
+    return decodeWith(this.#decoder, this.#encoded(), "subscribe()");
   }
 
   is(schema: DescMessage): boolean {
@@ -137,7 +143,13 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   }
 
   #decodeAs<Desc extends DescMessage>(schema: Desc): MessageShape<Desc> {
-    return decodeAs(schema, this);
+    return decodeAs(schema, this.#encoded());
+  }
+
+  /** What `data` and `decode` read: a structured CloudEvent's data, else the payload. */
+  #encoded(): EncodedEvent {
+    const view = this.#read();
+    return { type: view.type, payload: view.payload, json: view.json, id: this.id };
   }
 
   ack(options?: SettleOptions): Promise<void> {

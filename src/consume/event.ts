@@ -1,13 +1,27 @@
 import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import type { Context } from "@opentelemetry/api";
+import type { CloudEventAttributes } from "../cloudevents/attributes.js";
 import type { RetryOptions } from "../internal/retry.js";
 
 /** The windshift headers of an event, parsed. */
 export interface EventHeaders {
-  /** When the event occurred (`WS-Published-Time`); `undefined` when missing or unparseable. */
+  /**
+   * When the event occurred (`WS-Published-Time`, or the CloudEvent's `time`
+   * when the event has no `WS-*` headers); `undefined` when missing or
+   * unparseable.
+   */
   readonly occurredAt: Date | undefined;
-  /** The idempotency key it was published with (`Nats-Msg-Id`), if any. */
+  /**
+   * The idempotency key it was published with (`Nats-Msg-Id`, or the
+   * CloudEvent's `id` when the event has neither it nor `WS-*` headers), if any.
+   */
   readonly idempotencyKey: string | undefined;
+  /**
+   * The event's CloudEvents attributes, from `ce-*` headers (binary mode) or
+   * its JSON envelope (structured mode); `undefined` when it is not a
+   * CloudEvent.
+   */
+  readonly cloudEvent: CloudEventAttributes | undefined;
   /** Reads any header by name, case-insensitively (the first value when repeated). */
   get(name: string): string | undefined;
 }
@@ -29,7 +43,10 @@ export interface Event<T extends Message = Message> {
   readonly consumer: string;
   /** Which delivery this is, from 1. */
   readonly deliveryAttempt: number;
-  /** The full Protobuf type name of the payload (`WS-Data-Type`); `""` when missing. */
+  /**
+   * The full Protobuf type name of the payload (`WS-Data-Type`, else the
+   * CloudEvent's `type`); `""` when missing.
+   */
   readonly type: string;
   /** The parsed windshift headers. */
   readonly headers: EventHeaders;
@@ -47,7 +64,12 @@ export interface Event<T extends Message = Message> {
    * type; reject such events (for example permanently).
    */
   readonly data: T;
-  /** The raw Protobuf bytes. */
+  /**
+   * The raw Protobuf bytes: the message's payload as stored. For a
+   * structured-mode CloudEvent that is its JSON envelope; `data` and
+   * `decode` read the data inside it (`data_base64` as Protobuf binary,
+   * JSON `data` with `fromJson`).
+   */
   readonly payload: Uint8Array;
   /** Whether this process has acked or rejected the event. */
   readonly settled: boolean;

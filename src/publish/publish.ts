@@ -1,5 +1,6 @@
 import type { DescMessage, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { type Attributes, context, type Span, SpanKind, trace } from "@opentelemetry/api";
+import { binaryHeaders, CloudEventHeaders } from "../cloudevents/options.js";
 import { validationError } from "../errors.js";
 import type { Clock } from "../internal/clock.js";
 import { assertSchema, encode } from "../internal/codec.js";
@@ -135,7 +136,16 @@ export async function publish<Desc extends DescMessage>(
   }
 
   const headers = userHeaders(o.headers);
-  if (maxPayload !== undefined && o.headers !== undefined) {
+  const userTraceParent = o.headers !== undefined && headers.some(([name]) => name.toLowerCase() === "traceparent");
+  const time = occurredAt === undefined ? now(rt.clock) : formatTime(occurredAt);
+  // Without a key, a retry after a lost acknowledgement could store the event twice.
+  const msgId = (key as string | undefined) ?? (retry === undefined ? undefined : crypto.randomUUID());
+  const ce = rt.cloudEvents;
+  if (ce !== undefined) {
+    if (o.headers !== undefined) refuseCloudEventHeaders(headers);
+    headers.push(...binaryHeaders(ce, msgId ?? crypto.randomUUID(), schema.typeName, time));
+  }
+  if (maxPayload !== undefined && (o.headers !== undefined || ce !== undefined)) {
     // The server counts headers and payload together: a message over its max payload drops the connection.
     const size = headerBytes(headers) + (key === undefined ? 0 : Buffer.byteLength(key) + Headers.MsgId.length + 4);
     if (size + payload.length + HEADER_ROOM > maxPayload) {
@@ -145,11 +155,7 @@ export async function publish<Desc extends DescMessage>(
       );
     }
   }
-  const userTraceParent = o.headers !== undefined && headers.some(([name]) => name.toLowerCase() === "traceparent");
-  headers.push(
-    [Headers.DataType, schema.typeName],
-    [Headers.PublishedTime, occurredAt === undefined ? now(rt.clock) : formatTime(occurredAt)],
-  );
+  headers.push([Headers.DataType, schema.typeName], [Headers.PublishedTime, time]);
 
   const t = rt.telemetry;
   const parent = context.active();
@@ -176,8 +182,7 @@ export async function publish<Desc extends DescMessage>(
         subject,
         payload,
         headers,
-        // Without a key, a retry after a lost acknowledgement could store the event twice.
-        idempotencyKey: (key as string | undefined) ?? (retry === undefined ? undefined : crypto.randomUUID()),
+        idempotencyKey: msgId,
         expectedLastId,
         expectedLastSubjectId,
       },
@@ -235,6 +240,17 @@ function headerBytes(headers: HeaderList): number {
   let size = 12;
   for (const [name, value] of headers) size += name.length + Buffer.byteLength(value) + 4;
   return size;
+}
+
+const CLOUD_EVENT_HEADERS: ReadonlySet<string> = new Set(Object.values(CloudEventHeaders));
+
+/** With `cloudEvents` on, the attributes windshift writes cannot be given as headers too. */
+function refuseCloudEventHeaders(headers: HeaderList): void {
+  for (const [name] of headers) {
+    if (CLOUD_EVENT_HEADERS.has(name.toLowerCase())) {
+      throw validationError(`headers.${name}`, "is set by windshift when the client's cloudEvents option is on");
+    }
+  }
 }
 
 /**
