@@ -3,6 +3,7 @@ import type { Event } from "../consume/event.js";
 import { ErrorCode, validationError, WindshiftError } from "../errors.js";
 import { assertSchema, decode, encode } from "../internal/codec.js";
 import { describe } from "../internal/names.js";
+import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
 import {
   type EmitRequest,
@@ -22,6 +23,9 @@ export interface NextOptions {
    */
   readonly delayMs?: number;
 }
+
+/** The defaults of {@link NextOptions}. */
+const nextDefaults: Defaults<NextOptions> = Object.freeze({ delayMs: 0 });
 
 /** An event emitted in a run, as a join task sees it. */
 export interface WorkflowEvent {
@@ -154,9 +158,8 @@ export class TaskContextImpl implements TaskContext {
   ): void {
     this.#open("next");
     const type = this.#taskType(schema);
-    const o = v.optionsObject("options", options);
-    v.rejectUnknown(o, new Set(["delayMs"]));
-    const delayMs = v.durationMs("delayMs", o.delayMs) ?? 0;
+    const o = mergeOptions<NextOptions>("options", options, nextDefaults);
+    const delayMs = v.durationMs("delayMs", o.delayMs) as number;
     this.#next.push({ type, data: encode(schema, data), delayMs });
   }
 

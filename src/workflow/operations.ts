@@ -3,7 +3,7 @@ import { ErrorCode, validationError, WindshiftError } from "../errors.js";
 import { throwIfAborted } from "../internal/abort.js";
 import { encode } from "../internal/codec.js";
 import { describe } from "../internal/names.js";
-import { mergeOptions } from "../internal/options.js";
+import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
 import { ensureConsumer } from "../streams/consumers.js";
@@ -59,6 +59,9 @@ export interface InspectWorkflowOptions {
   /** Cancels the call. */
   readonly signal?: AbortSignal;
 }
+
+/** The defaults of `emitWorkflowEvent`'s and `inspectWorkflow`'s options: a signal, nothing else. */
+const SIGNAL_ONLY: Defaults<{ readonly signal?: AbortSignal }> = Object.freeze({ signal: undefined });
 
 const RUN_ID = /^[A-Za-z0-9_.:-]{1,255}$/;
 
@@ -154,8 +157,7 @@ export async function emitWorkflowEvent(
   const table = workflowTable(flow);
   assertRunId(runId);
   const emit = emitRequest(name, schema, data);
-  const o = v.optionsObject("options", options);
-  v.rejectUnknown(o, new Set(["signal"]));
+  const o = mergeOptions<{ readonly signal?: AbortSignal }>("options", options, SIGNAL_ONLY);
   const signal = v.signal("signal", o.signal);
   const store = await storeOf(rt, table);
   let duplicate = false;
@@ -182,8 +184,7 @@ export async function inspectWorkflow(
 ): Promise<WorkflowRun> {
   const table = workflowTable(flow);
   assertRunId(runId);
-  const o = v.optionsObject("options", options);
-  v.rejectUnknown(o, new Set(["signal"]));
+  const o = mergeOptions<{ readonly signal?: AbortSignal }>("options", options, SIGNAL_ONLY);
   const store = await storeOf(rt, table);
   const stored = await store.read(runId, v.signal("signal", o.signal));
   if (stored === undefined) {

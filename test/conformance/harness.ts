@@ -90,6 +90,12 @@ export interface EngineEnv {
   readonly nc: NatsConnection | undefined;
 }
 
+/** A consumer's progress as `engine` reports it. */
+async function progressOf(engine: Engine, stream: string, consumer: string): Promise<Progress> {
+  const state = await engine.consumerState(stream, consumer, undefined);
+  return { ackFloor: state.ackFloor, unsettled: state.unsettled, pending: state.pending };
+}
+
 /** Real-time bound on any single wait, so a broken test fails instead of hanging. */
 const REAL_TIMEOUT_MS = 15_000;
 
@@ -148,10 +154,7 @@ function jetStreamEnv(): Lifecycle {
     now: () => Date.now(),
     elapse: holdFor,
     eventually: (check, options = {}) => waitFor(check, options),
-    progress: async (stream, consumer) => {
-      const state = await required(engine, "engine").consumerState(stream, consumer, undefined);
-      return { ackFloor: state.ackFloor, unsettled: state.unsettled, pending: state.pending };
-    },
+    progress: (stream, consumer) => progressOf(required(engine, "engine"), stream, consumer),
     settled: (stream, consumer, count) => settledWith(api, stream, consumer, count),
   };
   return {
@@ -189,10 +192,7 @@ function memoryEnv(): Lifecycle {
     now: () => required(clock, "clock").now(),
     elapse: (ms) => required(clock, "clock").advance(ms),
     eventually: (check, options = {}) => pollVirtualTime(required(clock, "clock"), check, options),
-    progress: async (stream, consumer) => {
-      const state = await required(engine, "engine").consumerState(stream, consumer, undefined);
-      return { ackFloor: state.ackFloor, unsettled: state.unsettled, pending: state.pending };
-    },
+    progress: (stream, consumer) => progressOf(required(engine, "engine"), stream, consumer),
     settled: (stream, consumer, count) => settledWith(api, stream, consumer, count),
   };
   return {
