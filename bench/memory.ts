@@ -9,7 +9,10 @@
  * - subscribe: a `for await` loop that decodes and acks each event, the
  *   producer the same;
  * - protobuf-es alone: the same events created, encoded and decoded, nothing
- *   else: the part of each loop's time that is not windshift's.
+ *   else: the part of each loop's time that is not windshift's;
+ * - process of a message with `buf.validate` rules, without and with the
+ *   client's `validate: true`: what checking the rules (protovalidate, on
+ *   publish and in the processor) costs.
  *
  * Reported: events per second (first publish to last event handled), the
  * heap's peak growth during a round per event, and the heap a round leaves
@@ -18,10 +21,10 @@
  * @module
  */
 
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { handle } from "windshift";
 import { createMemoryEvents } from "windshift/testing";
-import { TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
+import { SignupSchema, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import { type EventData, eventData, type Payload } from "./drivers.js";
 import { collectGarbage, heapUsed, median } from "./stats.js";
 
@@ -30,7 +33,7 @@ const IN_FLIGHT = 256;
 
 /** One loop's result. */
 export interface MemoryLoopResult {
-  readonly id: "process" | "subscribe" | "protobuf";
+  readonly id: "process" | "subscribe" | "protobuf" | "process-signup" | "process-validated";
   readonly title: string;
   readonly count: number;
   readonly eventsPerSec: number;
@@ -59,8 +62,28 @@ async function produce(publish: (data: EventData) => Promise<unknown>, count: nu
   await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
 }
 
-const processLoop: Loop = async (count, payload, sample) => {
-  await using events = createMemoryEvents();
+const processLoop: Loop = (count, payload, sample) =>
+  processWith({ schema: TestEventSchema, data: (i) => eventData(i, payload), validate: false }, count, sample);
+
+/** A Signup: six buf.validate rules (email, min length, range, list and map-key limits, a CEL rule), all kept. */
+function signup(i: number) {
+  return { email: `user${i}@example.com`, name: `user ${i}`, age: 30, tags: ["a", "b"], labels: { lang: "en" } };
+}
+
+const signupLoop: Loop = (count, _payload, sample) =>
+  processWith({ schema: SignupSchema, data: signup, validate: false }, count, sample);
+
+const validatedLoop: Loop = (count, _payload, sample) =>
+  processWith({ schema: SignupSchema, data: signup, validate: true }, count, sample);
+
+/** The process loop for messages of `schema`, with the client's `validate` option as given. */
+async function processWith<Desc extends DescMessage>(
+  of: { schema: Desc; data: (i: number) => MessageInitShape<Desc>; validate: boolean },
+  count: number,
+  sample: () => void,
+): Promise<void> {
+  const { schema } = of;
+  await using events = createMemoryEvents({ validate: of.validate });
   await events.ensureStream("bench", { subjects: ["bench.>"] });
   await events.ensureConsumer("bench", { name: "worker", from: { start: true }, maxUnsettledEvents: 10_000 });
   let handled = 0;
@@ -72,16 +95,20 @@ const processLoop: Loop = async (count, payload, sample) => {
   await using processor = await events.process(
     "bench",
     "worker",
-    handle(TestEventSchema, (data) => {
-      sink ^= data.text.length;
+    handle(schema, (data) => {
+      sink ^= data.$typeName.length;
       if (++handled % 1_000 === 0) sample();
       if (handled === count) done();
     }),
   );
-  await Promise.all([produce((d) => events.publish("bench.e", TestEventSchema, d), count, payload), finished]);
+  let next = 0;
+  const producer = async (): Promise<void> => {
+    while (next < count) await events.publish("bench.e", schema, of.data(next++));
+  };
+  await Promise.all([...Array.from({ length: IN_FLIGHT }, producer), finished]);
   if (sink === -1) throw new Error("unreachable");
   void processor;
-};
+}
 
 const subscribeLoop: Loop = async (count, payload, sample) => {
   await using events = createMemoryEvents();
@@ -116,6 +143,12 @@ const LOOPS: { id: MemoryLoopResult["id"]; title: string; run: Loop }[] = [
   { id: "process", title: "publish → events.process (1 handler) → ack", run: processLoop },
   { id: "subscribe", title: "publish → subscribe loop (decode, ack)", run: subscribeLoop },
   { id: "protobuf", title: "protobuf-es alone: create, encode, decode", run: protobufLoop },
+  { id: "process-signup", title: "publish → process → ack of a Signup (6 rules), validate off", run: signupLoop },
+  {
+    id: "process-validated",
+    title: "the same with validate: true (publish and processor check the rules)",
+    run: validatedLoop,
+  },
 ];
 
 /** Runs both loops for `rounds` alternating rounds of `count` events. */

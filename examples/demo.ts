@@ -20,7 +20,7 @@ import { createRegistry, isMessage } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { createEvents, ErrorCode, type Events, isWindshiftError } from "windshift";
+import { createEvents, ErrorCode, type Events, isWindshiftError, violationsOf } from "windshift";
 import { createMemoryEvents, findNatsServer, type NatsServer, startNatsServer } from "windshift/testing";
 import { OrderCreatedSchema, OrderShippedSchema } from "../gen/windshift/demo/v1/orders_pb.js";
 
@@ -178,6 +178,22 @@ async function main(): Promise<void> {
     } catch (err) {
       if (!isWindshiftError(err, ErrorCode.WrongSequence)) throw err;
       step(`publish with expectedLastId ${lastId - 1} refused: ${err.code}`);
+    }
+
+    // The types carry buf.validate rules (proto/windshift/demo/v1/orders.proto):
+    // with `validate`, a message that breaks them is refused before anything is sent.
+    try {
+      await events.publish(
+        "orders.created",
+        OrderCreatedSchema,
+        { orderId: `${run}-3`, customerId: "linus", items: [{ sku: "Kettle!", quantity: 0 }] },
+        { validate: true },
+      );
+      step("unexpected: an order breaking its rules was stored");
+    } catch (err) {
+      const violations = violationsOf(err);
+      if (violations === undefined) throw err;
+      step(`publish of an invalid order refused: ${violations.map((v) => `${v.field}: ${v.message}`).join("; ")}`);
     }
 
     // One consumer, two message types: the registry decodes each event by its

@@ -19,6 +19,12 @@ export const ErrorCode = {
   PublishTimeout: "PUBLISH_TIMEOUT",
   /** Data could not be encoded or decoded, or is not of the expected type. */
   InvalidData: "INVALID_DATA",
+  /**
+   * A message breaks its `buf.validate` rules (checked with the `validate`
+   * option). `details.violations` lists them (read them with `violationsOf`);
+   * nothing was sent.
+   */
+  InvalidMessage: "INVALID_MESSAGE",
   /** The connected server is too old for a requested feature. */
   UnsupportedFeature: "UNSUPPORTED_FEATURE",
   /** The stream or consumer does not exist. */

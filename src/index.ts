@@ -48,6 +48,8 @@ export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./st
 export type { ApplyOptions, PlanOptions } from "./topology/apply.js";
 export type { FieldChange, TopologyChange, TopologyPlan } from "./topology/plan.js";
 export type { ConsumerDeclaration, StreamDeclaration, Topology } from "./topology/topology.js";
+export type { Violation } from "./validation/rules.js";
+export { violationsOf } from "./validation/rules.js";
 export { Headers } from "./wire.js";
 export type { NextOptions, TaskContext, WorkflowEvent, WorkflowEvents } from "./workflow/context.js";
 export type { TaskHandler, Workflow } from "./workflow/definition.js";

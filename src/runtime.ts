@@ -15,4 +15,6 @@ export interface Runtime {
   readonly telemetry: Telemetry;
   /** The client's `cloudEvents` option; `undefined` when off. */
   readonly cloudEvents?: CloudEventsSettings | undefined;
+  /** The client's `validate` option: check messages against their rules unless a call says otherwise. */
+  readonly validate?: boolean;
 }

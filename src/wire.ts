@@ -22,7 +22,7 @@ export const Headers = {
   ExpectedLastSubjectSequence: "Nats-Expected-Last-Subject-Sequence",
   /**
    * Why an event was dead-lettered: `max-attempts`, `permanent`,
-   * `invalid-data` or `unknown-type`. This and the other `WS-Dead-Letter-*`
+   * `invalid-data`, `invalid` or `unknown-type`. This and the other `WS-Dead-Letter-*`
    * headers are added to the event's own when it is dead-lettered.
    */
   DeadLetterReason: "WS-Dead-Letter-Reason",
@@ -38,6 +38,12 @@ export const Headers = {
   DeadLetterAttempts: "WS-Dead-Letter-Attempts",
   /** The last error's message (one line, at most 1,024 characters). */
   DeadLetterError: "WS-Dead-Letter-Error",
+  /**
+   * With reason `invalid`: the broken rules as a JSON array of
+   * `{ field, rule, ruleId, message, forKey }`, as many as fit in 2,048
+   * characters.
+   */
+  DeadLetterViolations: "WS-Dead-Letter-Violations",
   /**
    * The event's own `Nats-Msg-Id`, kept aside so the dead-letter stream does
    * not deduplicate by it; replay restores it.

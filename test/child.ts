@@ -5,7 +5,7 @@
  * and a child whose output is read line by line.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,15 +32,18 @@ export async function reachableSources(...entries: string[]): Promise<Map<string
 /**
  * A new scratch directory holding the sources reachable from `entries`,
  * compiled to JavaScript where `place` puts each (given its path, absolute),
- * and a link to this project's `node_modules`.
+ * and a link to this project's `node_modules` (or, with `without`, links to
+ * each of its packages but those: a project that did not install them).
  */
 export async function compileSources(
   prefix: string,
   entries: readonly string[],
   place: (file: string) => string,
+  options: { readonly without?: readonly string[] } = {},
 ): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
+  if (options.without === undefined) await symlink(join(root, "node_modules"), join(dir, "node_modules"), "dir");
+  else await linkPackages(join(dir, "node_modules"), new Set(options.without));
   for (const [file, source] of await reachableSources(...entries)) {
     const { outputText } = ts.transpileModule(source, {
       fileName: file,
@@ -51,6 +54,19 @@ export async function compileSources(
     await writeFile(out, outputText);
   }
   return dir;
+}
+
+/** Links each of this project's packages into `target` (scopes package by package), but those in `without`. */
+async function linkPackages(target: string, without: ReadonlySet<string>): Promise<void> {
+  const source = join(root, "node_modules");
+  for (const entry of await readdir(source)) {
+    const names = entry.startsWith("@") ? (await readdir(join(source, entry))).map((n) => `${entry}/${n}`) : [entry];
+    for (const name of names) {
+      if (without.has(name)) continue;
+      await mkdir(dirname(join(target, name)), { recursive: true });
+      await symlink(join(source, name), join(target, name), "dir");
+    }
+  }
 }
 
 /** A child process's output, line by line, and its exit. */

@@ -47,6 +47,7 @@ export function createClient(
     logger: settings.logger,
     telemetry: createTelemetry(engine, settings.telemetry),
     cloudEvents: settings.cloudEvents,
+    validate: settings.validate,
   };
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -6,6 +6,7 @@ import { describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
 import type { TelemetrySettings, TraceProcessing } from "../telemetry/telemetry.js";
+import { readValidate } from "../validation/rules.js";
 
 /** Options every events client takes, whatever its engine. */
 export interface ClientOptions {
@@ -49,6 +50,16 @@ export interface ClientOptions {
    * @default off
    */
   readonly cloudEvents?: CloudEventsOptions;
+  /**
+   * Check messages against their schema's `buf.validate` rules: every publish
+   * before anything is sent (`INVALID_MESSAGE` when one breaks them), and every
+   * event a processor with typed handlers takes (given up on with reason
+   * `invalid`). Per call, `publish` and `process` take `validate` too. Needs
+   * the optional peer `@bufbuild/protovalidate`; without it, creating the
+   * client fails with what to install (docs/validation.md).
+   * @default false
+   */
+  readonly validate?: boolean;
 }
 
 /** Options for `createEvents`: the client over a NATS connection. */
@@ -70,6 +81,7 @@ export const clientDefaults: Defaults<ClientOptions> = Object.freeze({
   traceProcessing: "child",
   recordBodySize: false,
   cloudEvents: undefined,
+  validate: false,
 });
 
 /** The defaults of {@link EventsOptions}. */
@@ -84,6 +96,8 @@ export interface ClientSettings {
   readonly telemetry: TelemetrySettings;
   /** The `cloudEvents` option, validated; `undefined` when off. */
   readonly cloudEvents: CloudEventsSettings | undefined;
+  /** Whether publishes and processors check messages against their rules unless told otherwise. */
+  readonly validate: boolean;
 }
 
 /** Validates the options every client takes (from options merged over their defaults). */
@@ -112,6 +126,7 @@ export function readClientOptions(o: { readonly [K in keyof Required<ClientOptio
       recordBodySize: v.boolean("recordBodySize", o.recordBodySize) as boolean,
     },
     cloudEvents: resolveCloudEvents(o.cloudEvents),
+    validate: readValidate("validate", o.validate) ?? false,
   };
 }
 

@@ -4,6 +4,7 @@ import type { Delivery, SettleKind } from "../engines/engine.js";
 import { ErrorCode, WindshiftError } from "../errors.js";
 import { assertSchema } from "../internal/codec.js";
 import { failSpan } from "../telemetry/spans.js";
+import { loadRules, type RuleCheck, type Violation, violationsOf } from "../validation/rules.js";
 import type { Event, EventHeaders, RejectOptions, SettleOptions } from "./event.js";
 import { decodeAs, decodeWith, type EncodedEvent, type EventView, eventHeaders, readEvent } from "./event-data.js";
 import type { Decoder } from "./options.js";
@@ -39,6 +40,8 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   #dataError: unknown;
   /** The last failure of `decode()`: the event's own fault, like `#dataError`. */
   #decodeError: unknown;
+  /** The `INVALID_MESSAGE` error of `checkRules`: the event's own fault too. */
+  #invalid: unknown;
   #phase = Phase.Pending;
   #outcome: Outcome | undefined;
   #spanEnded = false;
@@ -121,6 +124,42 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
       (error === this.#dataError && !(error instanceof WindshiftError && error.code === ErrorCode.Validation)) ||
       error === this.#decodeError
     );
+  }
+
+  /** Whether `error` is this event's own `INVALID_MESSAGE`, from {@link EventImpl.checkRules}. */
+  isInvalidError(error: unknown): boolean {
+    return error !== undefined && error === this.#invalid;
+  }
+
+  async validate(): Promise<readonly Violation[]> {
+    const check = await loadRules("validate()");
+    try {
+      this.checkRules(check);
+      return [];
+    } catch (err) {
+      const violations = violationsOf(err);
+      if (violations === undefined) throw err;
+      return violations;
+    }
+  }
+
+  /**
+   * Checks `data` against its schema's rules: throws its decoding error, or
+   * `INVALID_MESSAGE` (remembered as the event's own fault).
+   */
+  checkRules(check: RuleCheck): void {
+    const data = this.data as Message;
+    const schema =
+      this.#decoder !== undefined && "schema" in this.#decoder
+        ? this.#decoder.schema
+        : this.#decoder?.registry.getMessage(data.$typeName);
+    if (schema === undefined) throw new WindshiftError(ErrorCode.InvalidData, `no schema for ${data.$typeName}`);
+    try {
+      check(schema, data);
+    } catch (err) {
+      if (violationsOf(err) !== undefined) this.#invalid = err;
+      throw err;
+    }
   }
 
   #decodeData(): unknown {

@@ -2,6 +2,7 @@ import type { DescMessage, Message, MessageShape } from "@bufbuild/protobuf";
 import type { Context } from "@opentelemetry/api";
 import type { CloudEventAttributes } from "../cloudevents/attributes.js";
 import type { RetryOptions } from "../internal/retry.js";
+import type { Violation } from "../validation/rules.js";
 
 /** The windshift headers of an event, parsed. */
 export interface EventHeaders {
@@ -77,6 +78,14 @@ export interface Event<T extends Message = Message> {
   is(schema: DescMessage): boolean;
   /** Decodes the payload as `schema`; `INVALID_DATA` when the type differs or decoding fails. */
   decode<Desc extends DescMessage>(schema: Desc): MessageShape<Desc>;
+  /**
+   * Checks {@link Event.data} against its schema's `buf.validate` rules and
+   * resolves with the rules it breaks (empty when none). Rejects with
+   * `INVALID_DATA` when the payload cannot be decoded, and with `VALIDATION`
+   * when `@bufbuild/protovalidate` is not installed or the rules cannot be
+   * evaluated. A processor does this for you with `validate: true`.
+   */
+  validate(): Promise<readonly Violation[]>;
   /** Marks the event processed. Confirmed by the engine unless the subscription says otherwise. */
   ack(options?: SettleOptions): Promise<void>;
   /** Gives the event back: redelivered later, or never with `permanent`. */

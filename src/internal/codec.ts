@@ -31,11 +31,13 @@ export function assertRegistry(field: string, registry: unknown): asserts regist
 /**
  * Encodes `data` (an initializer or a message of `schema`) to Protobuf binary.
  * Missing data is a validation error; a message of another type, or data the
- * schema cannot encode, is an invalid-data error.
+ * schema cannot encode, is an invalid-data error. With `check`, the message
+ * is checked (against its rules) before it is encoded.
  */
 export function encode<Desc extends DescMessage>(
   schema: Desc,
   data: MessageInitShape<Desc> | MessageShape<Desc>,
+  check?: (schema: Desc, message: MessageShape<Desc>) => void,
 ): Uint8Array {
   if (data === null || data === undefined) throw validationError("data", "is required");
   if (typeof data !== "object" || Array.isArray(data)) {
@@ -48,14 +50,26 @@ export function encode<Desc extends DescMessage>(
       { details: { expected: schema.typeName, actual: (data as Message).$typeName } },
     );
   }
+  let message: MessageShape<Desc>;
   try {
-    return toBinary(schema, create(schema, data));
+    message = create(schema, data);
   } catch (err) {
-    throw new WindshiftError(ErrorCode.InvalidData, `cannot encode ${schema.typeName}: ${errorText(err)}`, {
-      cause: err,
-      details: { type: schema.typeName },
-    });
+    throw cannotEncode(schema, err);
   }
+  // Outside the try: a broken rule is its own error, not an encoding failure.
+  check?.(schema, message);
+  try {
+    return toBinary(schema, message);
+  } catch (err) {
+    throw cannotEncode(schema, err);
+  }
+}
+
+function cannotEncode(schema: DescMessage, err: unknown): WindshiftError {
+  return new WindshiftError(ErrorCode.InvalidData, `cannot encode ${schema.typeName}: ${errorText(err)}`, {
+    cause: err,
+    details: { type: schema.typeName },
+  });
 }
 
 /** Decodes `payload` as `schema`; failures are invalid-data errors. */

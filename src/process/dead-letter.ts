@@ -5,10 +5,12 @@ import { PUBLISH_RETRY } from "../internal/retry.js";
 import { send } from "../publish/send.js";
 import type { Runtime } from "../runtime.js";
 import type { HeaderList } from "../telemetry/trace-context.js";
+import { type Violation, violationsOf } from "../validation/rules.js";
 import { Headers } from "../wire.js";
 import type { DeadLetterReason } from "./failure-policy.js";
 
 const MAX_ERROR_LENGTH = 1_024;
+const MAX_VIOLATIONS_LENGTH = 2_048;
 /** Headers that were instructions for the original publish, not facts about the event. */
 const PUBLISH_DIRECTIVES = /^nats-(expected-|rollup$|ttl$)/i;
 /** The `WS-Dead-Letter-*` headers, lower-case. */
@@ -20,6 +22,18 @@ export function describeError(error: unknown): string {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   const line = text.replace(/[\r\n]+/g, " ");
   return line.length > MAX_ERROR_LENGTH ? `${line.slice(0, MAX_ERROR_LENGTH - 1)}…` : line;
+}
+
+/** `violations` as a JSON array of at most {@link MAX_VIOLATIONS_LENGTH} characters: those that fit. */
+function violationsJson(violations: readonly Violation[]): string {
+  let json = "[]";
+  for (const violation of violations) {
+    const item = JSON.stringify(violation);
+    const next = json === "[]" ? `[${item}]` : `${json.slice(0, -1)},${item}]`;
+    if (next.length > MAX_VIOLATIONS_LENGTH) break;
+    json = next;
+  }
+  return json;
 }
 
 /**
@@ -49,6 +63,8 @@ export function deadLetterHeaders(event: EventImpl, reason: DeadLetterReason, er
     [Headers.DeadLetterAttempts, String(event.deliveryAttempt)],
     [Headers.DeadLetterError, describeError(error)],
   );
+  const violations = reason === "invalid" ? violationsOf(error) : undefined;
+  if (violations !== undefined) headers.push([Headers.DeadLetterViolations, violationsJson(violations)]);
   return headers;
 }
 

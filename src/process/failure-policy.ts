@@ -9,10 +9,11 @@
 /**
  * Why an event was dead-lettered (the `WS-Dead-Letter-Reason` header):
  * its handler failed on the last allowed attempt, threw a `PermanentError`
- * (or the backoff decider said so), its payload could not be decoded, or no
+ * (or the backoff decider said so), its payload could not be decoded, its
+ * message breaks its `buf.validate` rules (the `validate` option), or no
  * handler knows its type.
  */
-export type DeadLetterReason = "max-attempts" | "permanent" | "invalid-data" | "unknown-type";
+export type DeadLetterReason = "max-attempts" | "permanent" | "invalid-data" | "invalid" | "unknown-type";
 
 /** What kind of failure it was. */
 export type FailureKind =
@@ -22,6 +23,8 @@ export type FailureKind =
   | "permanent"
   /** The event's own payload could not be decoded. */
   | "invalid-data"
+  /** The event's message breaks its rules. */
+  | "invalid"
   /** No route takes the event's type, and the router rejects such events. */
   | "unknown-type"
   /** No route takes the event's type, and the router gives such events back (`otherwise("nak")`). */
@@ -48,6 +51,7 @@ export function decideFailure(facts: FailureFacts): FailureDecision {
   switch (facts.kind) {
     case "permanent":
     case "invalid-data":
+    case "invalid":
     case "unknown-type":
       return { action: "give-up", reason: facts.kind };
     case "error":

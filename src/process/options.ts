@@ -5,6 +5,7 @@ import type { BackoffOptions } from "../internal/backoff.js";
 import { assertSubject, describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
+import { readValidate } from "../validation/rules.js";
 import { type BackoffDecider, type RetryDelay, resolveProcessBackoff } from "./backoff.js";
 
 /**
@@ -94,6 +95,15 @@ export interface ProcessOptions extends Pick<SubscribeOptions, "confirmAcks" | "
    * @default twice `concurrency`, at least 16
    */
   readonly maxWaitingEvents?: number;
+  /**
+   * Check each event's message against its schema's `buf.validate` rules
+   * before its handler runs: an event that breaks them is given up on at once
+   * (no retry can help), dead-lettered with reason `invalid` and its
+   * violations in `WS-Dead-Letter-Violations`. Needs typed handlers (a
+   * router) and `@bufbuild/protovalidate`.
+   * @default the client's `validate` option (typed handlers only)
+   */
+  readonly validate?: boolean;
   /** Aborting closes the processor, as `close()` does, also while it starts. */
   readonly signal?: AbortSignal;
 }
@@ -111,6 +121,7 @@ export const processDefaults: Defaults<ProcessOptions> = Object.freeze({
   confirmAcks: true,
   autoPing: true,
   onConsumerDeleted: "error",
+  validate: undefined,
   signal: undefined,
 });
 
@@ -125,6 +136,8 @@ export interface ProcessSettings {
   /** The dead-letter subject when it is fixed (checked at start). */
   readonly deadLetterSubject: string | undefined;
   readonly middleware: readonly Middleware[];
+  /** The `validate` option; `undefined` to follow the client's. */
+  readonly validate: boolean | undefined;
   readonly closeTimeoutMs: number;
   readonly maxWaitingEvents: number;
   readonly signal: AbortSignal | undefined;
@@ -175,6 +188,7 @@ export function resolveProcessOptions(options: unknown): ProcessSettings {
     middleware: [...(middleware as Middleware[])],
     closeTimeoutMs,
     maxWaitingEvents,
+    validate: readValidate("validate", o.validate),
     signal: v.signal("signal", o.signal),
     subscribe: {
       prefetch: maxWaitingEvents,

@@ -130,7 +130,9 @@ export class Outcomes {
           ? "permanent"
           : event.isDataError(error)
             ? "invalid-data"
-            : "error";
+            : event.isInvalidError(error)
+              ? "invalid"
+              : "error";
     const decision = decideFailure({
       kind,
       attempt: event.deliveryAttempt,

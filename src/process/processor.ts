@@ -9,6 +9,7 @@ import { AsyncQueue } from "../internal/async-queue.js";
 import { waitAtMost } from "../internal/clock.js";
 import { assertName, describe } from "../internal/names.js";
 import type { Runtime } from "../runtime.js";
+import { loadRules, type RuleCheck } from "../validation/rules.js";
 import { assertCaptured } from "./dead-letter.js";
 import { type FallbackHandler, type Router, type RouteTable, routeTableOf } from "./handlers.js";
 import { KeyQueue } from "./key-queue.js";
@@ -68,7 +69,18 @@ export async function startProcessor(
   }
   const settings = resolveProcessOptions(options);
   const { signal } = settings;
+  if (settings.validate === true && routes === undefined) {
+    throw validationError(
+      "validate",
+      "needs typed handlers (router() or handle()); a plain handler can call event.validate() on a typed event",
+    );
+  }
   throwIfAborted(signal);
+  // Typed handlers follow the client's default; a plain handler has no schema to check against.
+  const check =
+    (settings.validate ?? rt.validate) === true && routes !== undefined
+      ? await raceAbort(loadRules("validate"), signal)
+      : undefined;
   if (settings.deadLetterSubject !== undefined) {
     await raceAbort(assertCaptured(rt, settings.deadLetterSubject, signal), signal);
   }
@@ -90,6 +102,7 @@ export async function startProcessor(
     routes,
     routes === undefined ? (handlers as FallbackHandler) : undefined,
     settings,
+    check,
   );
   // Listens for the abort from here on; nothing was awaited since the check above.
   processor.start();
@@ -104,6 +117,8 @@ class ProcessorImpl implements Processor {
   readonly #sub: SubscriptionImpl<Message>;
   readonly #routes: RouteTable | undefined;
   readonly #fallback: FallbackHandler | undefined;
+  /** Checks each event's message against its rules (the `validate` option). */
+  readonly #check: RuleCheck | undefined;
   readonly #settings: ProcessSettings;
   readonly #outcomes: Outcomes;
   readonly #keys = new KeyQueue<EventImpl>();
@@ -130,7 +145,9 @@ class ProcessorImpl implements Processor {
     routes: RouteTable | undefined,
     fallback: FallbackHandler | undefined,
     settings: ProcessSettings,
+    check: RuleCheck | undefined,
   ) {
+    this.#check = check;
     this.#rt = rt;
     this.#sub = sub;
     this.stream = sub.stream;
@@ -284,7 +301,9 @@ class ProcessorImpl implements Processor {
     const route = routes.route(event.type);
     if (route !== undefined) {
       // Decoded by the subscription's registry of the routed types; INVALID_DATA when it cannot be.
-      await route.handler(event.data, event, signal);
+      const data = event.data;
+      if (this.#check !== undefined) event.checkRules(this.#check);
+      await route.handler(data, event, signal);
       return;
     }
     const unknown = routes.unknown;

@@ -13,6 +13,7 @@ import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan, secondsSince } from "../telemetry/spans.js";
 import type { Telemetry } from "../telemetry/telemetry.js";
 import { type HeaderList, injectTraceContext } from "../telemetry/trace-context.js";
+import { loadRules, readValidate } from "../validation/rules.js";
 import { formatTime, Headers } from "../wire.js";
 import { send } from "./send.js";
 
@@ -67,6 +68,13 @@ export interface PublishOptions {
    * @default none
    */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Check the message against its schema's `buf.validate` rules before
+   * anything is sent: `INVALID_MESSAGE` with the violations when it breaks
+   * one, and nothing is stored. Needs `@bufbuild/protovalidate`.
+   * @default the client's `validate` option
+   */
+  readonly validate?: boolean;
   /** Cancels the call. The event may still have been stored. */
   readonly signal?: AbortSignal;
 }
@@ -90,6 +98,7 @@ export const publishDefaults: Defaults<PublishOptions> = Object.freeze({
   timeoutMs: 5_000,
   retry: false,
   headers: undefined,
+  validate: undefined,
   signal: undefined,
 });
 
@@ -125,8 +134,9 @@ export async function publish<Desc extends DescMessage>(
   const timeoutMs = v.durationMs("timeoutMs", o.timeoutMs, 1) as number;
   const retry = resolveRetry("retry", o.retry, undefined, PUBLISH_RETRY);
   const signal = v.signal("signal", o.signal);
+  const validate = o.validate === undefined ? rt.validate : readValidate("validate", o.validate);
 
-  const payload = encode(schema, data);
+  const payload = encode(schema, data, validate === true ? await loadRules("validate") : undefined);
   const maxPayload = rt.engine.maxPayload();
   if (maxPayload !== undefined && payload.length > maxPayload) {
     throw validationError(

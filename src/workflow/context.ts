@@ -5,6 +5,7 @@ import { assertSchema, decode, encode } from "../internal/codec.js";
 import { describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
+import type { RuleCheck } from "../validation/rules.js";
 import {
   type EmitRequest,
   type EventRecord,
@@ -109,15 +110,15 @@ export function assertEventName(field: string, name: unknown): asserts name is s
   }
 }
 
-/** Checks an emit's arguments and encodes its data. */
-export function emitRequest(name: unknown, schema: unknown, data: unknown): EmitRequest {
+/** Checks an emit's arguments and encodes its data (checked against its rules with `check`). */
+export function emitRequest(name: unknown, schema: unknown, data: unknown, check?: RuleCheck): EmitRequest {
   assertEventName("name", name);
   if (schema === undefined) {
     if (data !== undefined) throw validationError("schema", "is required when data is given");
     return { name, type: undefined, data: undefined };
   }
   assertSchema("schema", schema);
-  return { name, type: schema.typeName, data: encode(schema, (data ?? {}) as MessageInitShape<DescMessage>) };
+  return { name, type: schema.typeName, data: encode(schema, (data ?? {}) as MessageInitShape<DescMessage>, check) };
 }
 
 /** The identity of the task a context is for. */
@@ -134,14 +135,25 @@ export class TaskContextImpl implements TaskContext {
   readonly events: WorkflowEvents;
   /** The task type of a schema, checked to be one of the workflow's. */
   readonly #taskType: (schema: unknown) => string;
+  /** Checks requested data against its rules (the client's `validate` option). */
+  readonly #check: RuleCheck | undefined;
   readonly #next: NextRequest[] = [];
   readonly #emits: EmitRequest[] = [];
   readonly #joins: JoinRequest[] = [];
   #done = false;
 
-  /** `taskType` names a schema's task type, or throws when the workflow has no such task. */
-  constructor(workflow: string, taskType: (schema: unknown) => string, identity: TaskIdentity) {
+  /**
+   * `taskType` names a schema's task type, or throws when the workflow has no
+   * such task; `check`, when given, checks requested data against its rules.
+   */
+  constructor(
+    workflow: string,
+    taskType: (schema: unknown) => string,
+    identity: TaskIdentity,
+    check: RuleCheck | undefined,
+  ) {
     this.#taskType = taskType;
+    this.#check = check;
     this.workflow = workflow;
     this.runId = identity.runId;
     this.taskId = identity.taskId;
@@ -160,12 +172,12 @@ export class TaskContextImpl implements TaskContext {
     const type = this.#taskType(schema);
     const o = mergeOptions<NextOptions>("options", options, nextDefaults);
     const delayMs = v.durationMs("delayMs", o.delayMs) as number;
-    this.#next.push({ type, data: encode(schema, data), delayMs });
+    this.#next.push({ type, data: encode(schema, data, this.#check), delayMs });
   }
 
   emit(name: string, schema?: DescMessage, data?: unknown): void {
     this.#open("emit");
-    this.#emits.push(emitRequest(name, schema, data));
+    this.#emits.push(emitRequest(name, schema, data, this.#check));
   }
 
   join<Desc extends DescMessage>(
@@ -182,7 +194,7 @@ export class TaskContextImpl implements TaskContext {
     });
     if (new Set(names).size !== names.length) throw validationError("names", "lists an event twice");
     const type = this.#taskType(schema);
-    this.#joins.push({ names: [...names], type, data: encode(schema, data) });
+    this.#joins.push({ names: [...names], type, data: encode(schema, data, this.#check) });
   }
 
   /** The requests, once the handler returned; the context refuses further calls. */

@@ -8,6 +8,7 @@ import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
 import { ensureConsumer } from "../streams/consumers.js";
 import { ensureStream } from "../streams/streams.js";
+import { loadRules } from "../validation/rules.js";
 import { emitRequest } from "./context.js";
 import type { Workflow } from "./definition.js";
 import { taskOf, workflowTable } from "./definition.js";
@@ -129,7 +130,7 @@ export async function startWorkflow<Desc extends DescMessage>(
   const runId = o.runId ?? crypto.randomUUID();
   assertRunId(runId);
   const signal = v.signal("signal", o.signal);
-  const payload = encode(schema, data);
+  const payload = encode(schema, data, rt.validate === true ? await loadRules("validate") : undefined);
   const store = await storeOf(rt, table);
   const created = newRun(table.name, runId, task.schema.typeName, payload, rt.clock.now());
   let run: RunState = created;
@@ -156,7 +157,7 @@ export async function emitWorkflowEvent(
 ): Promise<EmittedWorkflowEvent> {
   const table = workflowTable(flow);
   assertRunId(runId);
-  const emit = emitRequest(name, schema, data);
+  const emit = emitRequest(name, schema, data, rt.validate === true ? await loadRules("validate") : undefined);
   const o = mergeOptions<{ readonly signal?: AbortSignal }>("options", options, SIGNAL_ONLY);
   const signal = v.signal("signal", o.signal);
   const store = await storeOf(rt, table);

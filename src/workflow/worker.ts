@@ -1,7 +1,7 @@
 import type { DescMessage } from "@bufbuild/protobuf";
 import type { Event } from "../consume/event.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
-import { throwIfAborted } from "../internal/abort.js";
+import { raceAbort, throwIfAborted } from "../internal/abort.js";
 import { decode } from "../internal/codec.js";
 import { mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
@@ -9,6 +9,7 @@ import { PermanentError } from "../process/handlers.js";
 import { type ProcessOptions, resolveProcessOptions } from "../process/options.js";
 import { type Processor, type ProcessorStats, startProcessor } from "../process/processor.js";
 import type { Runtime } from "../runtime.js";
+import { loadRules, type RuleCheck } from "../validation/rules.js";
 import { joinEvents, NO_EVENTS, TaskContextImpl } from "./context.js";
 import {
   type TaskDefinition,
@@ -73,7 +74,8 @@ export async function runWorkflow(rt: Runtime, flow: Workflow, options?: RunWork
   resolveProcessOptions(processOptions);
   throwIfAborted(signal);
   const store = await storeOf(rt, table);
-  const runner = new TaskRunner(rt, table, store, maxAttempts, new Slots(concurrency));
+  const check = rt.validate === true ? await raceAbort(loadRules("validate"), signal) : undefined;
+  const runner = new TaskRunner(rt, table, store, { maxAttempts, slots: new Slots(concurrency), check });
   const processors: Processor[] = [];
   try {
     for (const task of handled) {
@@ -130,7 +132,8 @@ function isFinal(err: unknown): boolean {
   return (
     err instanceof PermanentError ||
     isWindshiftError(err, ErrorCode.Validation) ||
-    isWindshiftError(err, ErrorCode.InvalidData)
+    isWindshiftError(err, ErrorCode.InvalidData) ||
+    isWindshiftError(err, ErrorCode.InvalidMessage)
   );
 }
 
@@ -145,13 +148,21 @@ class TaskRunner {
   readonly #store: RunStore;
   readonly #maxAttempts: number;
   readonly #slots: Slots;
+  /** Checks task data against its rules: what a task gets, and what it asks for (the client's `validate`). */
+  readonly #check: RuleCheck | undefined;
 
-  constructor(rt: Runtime, table: WorkflowTable, store: RunStore, maxAttempts: number, slots: Slots) {
+  constructor(
+    rt: Runtime,
+    table: WorkflowTable,
+    store: RunStore,
+    limits: { maxAttempts: number; slots: Slots; check: RuleCheck | undefined },
+  ) {
     this.#rt = rt;
     this.#table = table;
     this.#store = store;
-    this.#maxAttempts = maxAttempts;
-    this.#slots = slots;
+    this.#maxAttempts = limits.maxAttempts;
+    this.#slots = limits.slots;
+    this.#check = limits.check;
   }
 
   /**
@@ -213,17 +224,23 @@ class TaskRunner {
     }
     const join = joinOf(started, taskId);
     const table = this.#table;
-    const ctx = new TaskContextImpl(table.name, (schema) => taskOf(table, "schema", schema).schema.typeName, {
-      runId,
-      taskId,
-      attempt,
-      signal: abandoned,
-      event,
-      events: join === undefined ? NO_EVENTS : joinEvents(join.names, started.events),
-    });
+    const ctx = new TaskContextImpl(
+      table.name,
+      (schema) => taskOf(table, "schema", schema).schema.typeName,
+      {
+        runId,
+        taskId,
+        attempt,
+        signal: abandoned,
+        event,
+        events: join === undefined ? NO_EVENTS : joinEvents(join.names, started.events),
+      },
+      this.#check,
+    );
     let requests: Requests;
     try {
       const data = decode(task.schema, event.payload);
+      this.#check?.(task.schema, data);
       await (task.handler as TaskHandler<unknown>)(data, ctx);
       requests = ctx.finish();
     } catch (err) {

@@ -6,11 +6,15 @@
  * `ts.transpileModule`, so a stale `dist/` never runs; tsc checks the types.
  */
 import { type ChildProcess, execFile } from "node:child_process";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
+import { create, type DescFile, toBinary } from "@bufbuild/protobuf";
+import { type FileDescriptorProto, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll } from "vitest";
+import { file_windshift_demo_v1_orders } from "../../gen/windshift/demo/v1/orders_pb.js";
+import { file_windshift_test_v1_events } from "../../gen/windshift/test/v1/events_pb.js";
 import { type Child, compileSources, root, startNode } from "../child.js";
 import { type TestEnv, useServer, waitFor } from "../helpers.js";
 
@@ -48,7 +52,11 @@ export interface CliEnv extends TestEnv {
   start(args: readonly string[]): RunningCli;
   /** A scratch directory for the file's own files (removed after it). */
   scratch: string;
-  /** `node_modules/.bin/buf build proto -o <scratch>/image.binpb`, once per file; returns the image's path. */
+  /**
+   * `<scratch>/image.binpb`, a `FileDescriptorSet` of the demo's and the
+   * tests' `.proto` files with their imports, as `buf build -o` writes one
+   * (without source info); written once per file, returns its path.
+   */
   descriptors(): Promise<string>;
 }
 
@@ -107,12 +115,29 @@ export function useCli(): CliEnv {
   env.descriptors = () => {
     image ??= (async () => {
       const out = join(env.scratch, "image.binpb");
-      await run(join(root, "node_modules", ".bin", "buf"), ["build", "proto", "-o", out], { cwd: root });
+      await writeFile(out, descriptorSet(file_windshift_demo_v1_orders, file_windshift_test_v1_events));
       return out;
     })();
     return image;
   };
   return env;
+}
+
+/**
+ * `files` and everything they import, dependencies first, as a binary
+ * `FileDescriptorSet`: built from the descriptors embedded in the generated
+ * code, so no Protobuf compiler is needed (ours import buf.validate, which
+ * `buf build proto` cannot resolve offline; see docs/validation.md).
+ */
+function descriptorSet(...files: DescFile[]): Uint8Array {
+  const protos = new Map<string, FileDescriptorProto>();
+  const add = (file: DescFile): void => {
+    if (protos.has(file.name)) return;
+    for (const dependency of file.dependencies) add(dependency);
+    protos.set(file.name, file.proto);
+  };
+  for (const file of files) add(file);
+  return toBinary(FileDescriptorSetSchema, create(FileDescriptorSetSchema, { file: [...protos.values()] }));
 }
 
 /** Parses every line of `text` as JSON. */

@@ -20,6 +20,7 @@ describe("decideFailure", () => {
   describe.each<[FailureKind, DeadLetterReason]>([
     ["permanent", "permanent"],
     ["invalid-data", "invalid-data"],
+    ["invalid", "invalid"],
     ["unknown-type", "unknown-type"],
   ])("kind %s", (kind, reason) => {
     it.each([

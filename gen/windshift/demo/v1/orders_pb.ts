@@ -4,6 +4,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file windshift/demo/v1/orders.proto.
  */
 export const file_windshift_demo_v1_orders: GenFile = /*@__PURE__*/
-  fileDesc("Ch53aW5kc2hpZnQvZGVtby92MS9vcmRlcnMucHJvdG8SEXdpbmRzaGlmdC5kZW1vLnYxIpABCgxPcmRlckNyZWF0ZWQSEAoIb3JkZXJfaWQYASABKAkSEwoLY3VzdG9tZXJfaWQYAiABKAkSKgoFaXRlbXMYAyADKAsyGy53aW5kc2hpZnQuZGVtby52MS5MaW5lSXRlbRItCglwbGFjZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIj0KCExpbmVJdGVtEgsKA3NrdRgBIAEoCRIQCghxdWFudGl0eRgCIAEoDRISCgp1bml0X3ByaWNlGAMgASgDIkoKDE9yZGVyU2hpcHBlZBIQCghvcmRlcl9pZBgBIAEoCRIPCgdjYXJyaWVyGAIgASgJEhcKD3RyYWNraW5nX251bWJlchgDIAEoCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch53aW5kc2hpZnQvZGVtby92MS9vcmRlcnMucHJvdG8SEXdpbmRzaGlmdC5kZW1vLnYxIqwBCgxPcmRlckNyZWF0ZWQSGQoIb3JkZXJfaWQYASABKAlCB7pIBHICEAESHAoLY3VzdG9tZXJfaWQYAiABKAlCB7pIBHICEAESNAoFaXRlbXMYAyADKAsyGy53aW5kc2hpZnQuZGVtby52MS5MaW5lSXRlbUIIukgFkgECCAESLQoJcGxhY2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJsCghMaW5lSXRlbRIlCgNza3UYASABKAlCGLpIFXITMhFeW2EtejAtOS1dezEsNjR9JBIcCghxdWFudGl0eRgCIAEoDUIKukgHKgUY6AcgABIbCgp1bml0X3ByaWNlGAMgASgDQge6SAQiAigAIlwKDE9yZGVyU2hpcHBlZBIZCghvcmRlcl9pZBgBIAEoCUIHukgEcgIQARIYCgdjYXJyaWVyGAIgASgJQge6SARyAhABEhcKD3RyYWNraW5nX251bWJlchgDIAEoCWIGcHJvdG8z", [file_buf_validate_validate, file_google_protobuf_timestamp]);
 
 /**
  * An order was placed.

@@ -4,13 +4,14 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { file_buf_validate_validate } from "@bufbuild/protovalidate/gen/buf/validate/validate_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file windshift/test/v1/events.proto.
  */
 export const file_windshift_test_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Ch53aW5kc2hpZnQvdGVzdC92MS9ldmVudHMucHJvdG8SEXdpbmRzaGlmdC50ZXN0LnYxIkUKCVRlc3RFdmVudBIMCgR0ZXh0GAEgASgJEg4KBm51bWJlchgCIAEoAxIMCgRibG9iGAMgASgMEgwKBHRhZ3MYBCADKAkihAEKCk90aGVyRXZlbnQSDAoEbmFtZRgBIAEoCRI5CgZsYWJlbHMYAiADKAsyKS53aW5kc2hpZnQudGVzdC52MS5PdGhlckV2ZW50LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFiBnByb3RvMw");
+  fileDesc("Ch53aW5kc2hpZnQvdGVzdC92MS9ldmVudHMucHJvdG8SEXdpbmRzaGlmdC50ZXN0LnYxIkUKCVRlc3RFdmVudBIMCgR0ZXh0GAEgASgJEg4KBm51bWJlchgCIAEoAxIMCgRibG9iGAMgASgMEgwKBHRhZ3MYBCADKAkihAEKCk90aGVyRXZlbnQSDAoEbmFtZRgBIAEoCRI5CgZsYWJlbHMYAiADKAsyKS53aW5kc2hpZnQudGVzdC52MS5PdGhlckV2ZW50LkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi4QIKBlNpZ251cBIWCgVlbWFpbBgBIAEoCUIHukgEcgJgARIVCgRuYW1lGAIgASgJQge6SARyAhABEhcKA2FnZRgDIAEoDUIKukgHKgUYlgEoDRIWCgR0YWdzGAQgAygJQgi6SAWSAQIQAxJDCgZsYWJlbHMYBSADKAsyJS53aW5kc2hpZnQudGVzdC52MS5TaWdudXAuTGFiZWxzRW50cnlCDLpICZoBBiIEcgIQAhIQCghyZWZlcnJlchgGIAEoCRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBOnG6SG4abAoYc2lnbnVwLnJlZmVycmVyX25vdF9zZWxmEhxhIHNpZ251cCBjYW5ub3QgcmVmZXIgaXRzZWxmGjJ0aGlzLnJlZmVycmVyID09ICcnIHx8IHRoaXMucmVmZXJyZXIgIT0gdGhpcy5lbWFpbCJsCglSdWxlRXJyb3ISDAoEbmFtZRgBIAEoCTpRukhOGkwKFnJ1bGVfZXJyb3IubmFtZV9udW1iZXISHm5hbWUgbXVzdCBiZSBhIHBvc2l0aXZlIG51bWJlchoSaW50KHRoaXMubmFtZSkgPiAwYgZwcm90bzM", [file_buf_validate_validate]);
 
 /**
  * Used by the tests: one of everything that can go wrong in encoding.
@@ -69,4 +70,69 @@ export type OtherEvent = Message<"windshift.test.v1.OtherEvent"> & {
  */
 export const OtherEventSchema: GenMessage<OtherEvent> = /*@__PURE__*/
   messageDesc(file_windshift_test_v1_events, 1);
+
+/**
+ * Carries buf.validate rules, for the validation tests: field rules of
+ * several kinds and a CEL rule on the whole message.
+ *
+ * @generated from message windshift.test.v1.Signup
+ */
+export type Signup = Message<"windshift.test.v1.Signup"> & {
+  /**
+   * @generated from field: string email = 1;
+   */
+  email: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * @generated from field: uint32 age = 3;
+   */
+  age: number;
+
+  /**
+   * @generated from field: repeated string tags = 4;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: map<string, string> labels = 5;
+   */
+  labels: { [key: string]: string };
+
+  /**
+   * @generated from field: string referrer = 6;
+   */
+  referrer: string;
+};
+
+/**
+ * Describes the message windshift.test.v1.Signup.
+ * Use `create(SignupSchema)` to create a new message.
+ */
+export const SignupSchema: GenMessage<Signup> = /*@__PURE__*/
+  messageDesc(file_windshift_test_v1_events, 2);
+
+/**
+ * A rule that fails while it is evaluated: its CEL expression converts the
+ * name to an integer, which is an error for a name that is not a number.
+ *
+ * @generated from message windshift.test.v1.RuleError
+ */
+export type RuleError = Message<"windshift.test.v1.RuleError"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message windshift.test.v1.RuleError.
+ * Use `create(RuleErrorSchema)` to create a new message.
+ */
+export const RuleErrorSchema: GenMessage<RuleError> = /*@__PURE__*/
+  messageDesc(file_windshift_test_v1_events, 3);
 
