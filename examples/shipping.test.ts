@@ -104,10 +104,11 @@ describe("shipping, against a real nats-server", () => {
   it("ships an order, retrying the carrier after its failure (in real time: about 1 s)", async () => {
     await ensureShippingTopology(events);
     const carrier = flakyCarrier(1);
-    await using _shipping = await startShipping(events, carrier);
+    await using shipping = await startShipping(events, carrier);
     await events.publish("orders.created", OrderCreatedSchema, { orderId: "42" });
-    // Real time: the announcement arrives once the retry, a second later, has run.
-    expect(await shipped(events, 1)).toEqual(["TN-42"]);
+    // Real time: idle once the retry, a second later, has booked the parcel and announced it.
+    await shipping.idle({ timeoutMs: 5_000 });
     expect(carrier.calls).toEqual(["42", "42"]);
+    expect(await shipped(events, 1)).toEqual(["TN-42"]);
   });
 });

@@ -6,7 +6,8 @@
 //    snippets of one page never see each other; `nc` and `events` are in scope
 //    for the snippets that do not create their own, and the repository's gen/
 //    is reachable as ./gen/ through `rootDirs`.
-// 2. Checks their relative links: the file must exist, and an anchor
+// 2. Checks that a block under `<!-- file: path -->` is that file's text.
+// 3. Checks their relative links: the file must exist, and an anchor
 //    (`page.md#anchor`, `#anchor`) must name a heading of that page, as GitHub
 //    makes anchors from headings.
 import { execFileSync } from "node:child_process";
@@ -56,7 +57,19 @@ const snippets = [];
 for (const page of pages) {
   const text = readFileSync(join(root, page), "utf8");
   const prefix = page.replace(/\.md$/, "").replace(/\//g, "-");
+  // A block under `<!-- file: path -->` shows that file of the repository: it must match it exactly
+  // (the file is compiled and run by its own test, so it is not type-checked here).
+  const shown = new Set();
+  for (const match of text.matchAll(/^<!-- file: (\S+) -->\n```[a-z]*\n([\s\S]*?)^```$/gm)) {
+    shown.add(match.index + match[0].indexOf("```"));
+    const where = `${page}:${lineAt(text, match.index)}`;
+    const file = join(root, match[1]);
+    if (!existsSync(file)) problems.push(`${where}: shows ${match[1]}, which does not exist`);
+    else if (readFileSync(file, "utf8") !== match[2])
+      problems.push(`${where}: differs from ${match[1]}; copy it again`);
+  }
   for (const match of text.matchAll(/^```ts\n([\s\S]*?)^```$/gm)) {
+    if (shown.has(match.index)) continue;
     snippets.push({ page, file: `${prefix}-line-${lineAt(text, match.index) + 1}.ts`, code: match[1] });
   }
 

@@ -13,7 +13,12 @@ export const ErrorCode = {
    * lost quorum). The event was not stored; retrying later can succeed.
    */
   Unavailable: "UNAVAILABLE",
-  /** An `expectedLastId` check failed: another event was stored first. */
+  /**
+   * An `expectedLastId` (or `expectedLastSubjectId`, or a key-value
+   * `expectedRevision`) check failed: another event was stored first.
+   * `details` names the `option`, the `expected` id and the `actual` one
+   * (the id to publish with after reading what was stored).
+   */
   WrongSequence: "WRONG_SEQUENCE",
   /** The server did not acknowledge a publish in time; the outcome is unknown. */
   PublishTimeout: "PUBLISH_TIMEOUT",
@@ -27,7 +32,11 @@ export const ErrorCode = {
   InvalidMessage: "INVALID_MESSAGE",
   /** The connected server is too old for a requested feature. */
   UnsupportedFeature: "UNSUPPORTED_FEATURE",
-  /** The stream or consumer does not exist. */
+  /**
+   * The stream or consumer (or event, or key-value bucket) does not exist.
+   * The message names it and the call that creates it; `details` has the
+   * `stream` (and the `consumer`).
+   */
   NotFound: "NOT_FOUND",
   /** The event was already acked or rejected by this process. */
   AlreadySettled: "ALREADY_SETTLED",
@@ -70,6 +79,7 @@ const ERROR_NAME = "WindshiftError";
  * ```
  */
 export class WindshiftError extends Error {
+  /** Always `"WindshiftError"`: {@link isWindshiftError} recognises errors of any loaded copy by it. */
   override name = ERROR_NAME;
 
   /** The stable code of this error. */
@@ -77,7 +87,9 @@ export class WindshiftError extends Error {
 
   /**
    * Extra facts about the failure, such as the server's error code
-   * (`jsErrorCode`) or the field that failed validation (`field`).
+   * (`jsErrorCode`), the field that failed validation (`field`), the
+   * `stream` and `consumer` not found, or the `expected` and `actual` ids of
+   * a `WRONG_SEQUENCE`.
    */
   readonly details: Readonly<Record<string, unknown>>;
 

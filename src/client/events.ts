@@ -33,6 +33,31 @@ import type {
 } from "./operations.js";
 import type { StoredEvent } from "./stored-event.js";
 
+// The published types must compile where `lib` lacks `esnext.disposable` and
+// `@types/node` is not loaded (TypeScript 7's defaults: `es2025`, `types: []`).
+// `Events`, `Subscription`, `Processor` and `WorkflowWorker` extend
+// `AsyncDisposable`, and nats.js declares `[Symbol.asyncDispose]()`; without
+// these, both fail with skipLibCheck off. They are `@types/node`'s polyfill,
+// word for word, and merge with the lib's (or its) declarations where present.
+// They state no more than is true where windshift runs: Node.js defines both
+// symbols (since 20.4). They also let such projects write `await using`.
+declare global {
+  interface SymbolConstructor {
+    /** The method `using` calls when a block ends. */
+    readonly dispose: unique symbol;
+    /** The method `await using` calls when a block ends. */
+    readonly asyncDispose: unique symbol;
+  }
+  interface Disposable {
+    /** Releases what the object holds; called by `using`. */
+    [Symbol.dispose](): void;
+  }
+  interface AsyncDisposable {
+    /** Releases what the object holds, as its `close()` does; called by `await using`. */
+    [Symbol.asyncDispose](): PromiseLike<void>;
+  }
+}
+
 /**
  * The typed events client: the same interface on every engine. Create it with
  * `createEvents(nc)` (NATS JetStream) or `createMemoryEvents()` (in memory,
@@ -102,6 +127,7 @@ export interface Events extends AsyncDisposable {
     consumer: string,
     options: SubscribeOptions<Desc> & { readonly schema: Desc },
   ): Promise<Subscription<MessageShape<Desc>>>;
+  /** Without a `schema`: events typed as any message, decoded by `registry` when one is given. */
   subscribe(stream: string, consumer: string, options?: SubscribeOptions): Promise<Subscription<Message>>;
 
   /**
@@ -224,6 +250,7 @@ export interface Events extends AsyncDisposable {
     id: number,
     options: GetEventOptions<Desc> & { readonly schema: Desc },
   ): Promise<StoredEvent<MessageShape<Desc>>>;
+  /** Without a `schema`: the event typed as any message, decoded by `registry` when one is given. */
   getEvent(stream: string, id: number, options?: GetEventOptions): Promise<StoredEvent<Message>>;
 
   /**
@@ -235,6 +262,7 @@ export interface Events extends AsyncDisposable {
     subject: string,
     options: GetEventOptions<Desc> & { readonly schema: Desc },
   ): Promise<StoredEvent<MessageShape<Desc>>>;
+  /** Without a `schema`: the event typed as any message, decoded by `registry` when one is given. */
   getLastEvent(stream: string, subject: string, options?: GetEventOptions): Promise<StoredEvent<Message>>;
 
   /**
@@ -332,6 +360,7 @@ export interface Events extends AsyncDisposable {
     data?: undefined,
     options?: EmitWorkflowEventOptions,
   ): Promise<EmittedWorkflowEvent>;
+  /** With data: the event carries a message of `schema`, which join tasks read with `ctx.events.get`. */
   emitWorkflowEvent<Desc extends DescMessage>(
     flow: Workflow,
     runId: string,

@@ -28,6 +28,7 @@ export const operationDefaults: Defaults<OperationOptions> = Object.freeze({ tim
 
 /** What a stream holds now. */
 export interface StreamInfoState {
+  /** Events stored. */
   readonly events: number;
   /** Bytes stored, as the engine counts them. */
   readonly bytes: number;
@@ -41,13 +42,17 @@ export interface StreamInfoState {
   readonly lastTime: Date | undefined;
   /** Distinct subjects with events. */
   readonly subjects: number;
+  /** Consumers of the stream, durable and ephemeral. */
   readonly consumers: number;
 }
 
 /** A stream: its configuration (as `ensureStream` takes it) and what it holds. */
 export interface StreamInfo {
+  /** The stream's name. */
   readonly name: string;
+  /** Its configuration, in `ensureStream`'s options. */
   readonly config: Omit<StreamOptions, "signal">;
+  /** What it holds now. */
   readonly state: StreamInfoState;
 }
 
@@ -71,11 +76,15 @@ export interface ConsumerInfoState {
 
 /** A consumer: its configuration (as `ensureConsumer` takes it) and its progress. */
 export interface ConsumerInfo {
+  /** The stream it reads. */
   readonly stream: string;
+  /** The consumer's name. */
   readonly name: string;
   /** Whether it is durable (else ephemeral: the engine named it, and removes it when unused). */
   readonly durable: boolean;
+  /** Its configuration, in `ensureConsumer`'s options. */
   readonly config: ConsumerDescription["config"];
+  /** Its progress. */
   readonly state: ConsumerInfoState;
 }
 

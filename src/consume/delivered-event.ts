@@ -28,6 +28,10 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
   readonly context: Context;
   /** The settler's tick in which the engine last heard of this event (delivery or ping). */
   touchedTick: number;
+  /** When the subscription received it, on the engine's clock (its processing timeout runs from then). */
+  readonly receivedAt: number;
+  /** Whether `ping()` was called on it: someone is working on it. */
+  pinged = false;
   /** When it was handed out, `performance.now()`, for the processing duration (0 when not metering). */
   readonly handedOutAt: number;
   readonly #span: Span | undefined;
@@ -58,6 +62,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
     this.#settler = settler;
     this.#decoder = decoder;
     this.touchedTick = settler.ticks;
+    this.receivedAt = settler.receivedAt(delivery);
     this.handedOutAt = settler.metering ? performance.now() : 0;
   }
 
@@ -237,6 +242,7 @@ export class EventImpl<T extends Message = Message> implements Event<T> {
         },
       );
     }
+    this.pinged = true;
     await this.#settler.settle(this, "progress", 0, settings);
     this.touchedTick = this.#settler.ticks;
   }

@@ -32,6 +32,16 @@ export interface SubscribeOptions<Desc extends DescMessage = DescMessage> {
    */
   readonly autoPing?: boolean;
   /**
+   * Stop auto-pinging an event once it has been held this long since it was
+   * delivered (handed out, or waiting in the buffer): the engine then
+   * redelivers it after its processing timeout, to this or another
+   * subscriber, as it would without auto-ping. A cap for a loop or handler
+   * that may hang; a handler working on an event for longer on purpose keeps
+   * it with `ping()`. Logged once per event. Needs `autoPing`.
+   * @default none: auto-ping keeps an unsettled event alive until the subscription closes
+   */
+  readonly maxAutoPingMs?: number;
+  /**
    * Wait for the engine to confirm each ack, reject and ping (and retry until
    * it does). `false` sends them without waiting: faster, but a settlement
    * lost on the way shows up only as a redelivery.
@@ -70,6 +80,7 @@ export const subscribeDefaults: Defaults<SubscribeOptions> = Object.freeze({
   registry: undefined,
   prefetch: 50,
   autoPing: true,
+  maxAutoPingMs: undefined,
   confirmAcks: true,
   retry: undefined,
   onConsumerDeleted: "error",
@@ -85,6 +96,7 @@ export interface SubscribeSettings {
   readonly decoder: Decoder;
   readonly prefetch: number;
   readonly autoPing: boolean;
+  readonly maxAutoPingMs: number | undefined;
   readonly confirmAcks: boolean;
   readonly retry: Retry | undefined;
   readonly recreate: boolean;
@@ -106,14 +118,25 @@ export function resolveSubscribeOptions(options: unknown): SubscribeSettings {
     assertRegistry("registry", o.registry);
     decoder = { registry: o.registry };
   }
+  const autoPing = v.boolean("autoPing", o.autoPing) as boolean;
   return {
     decoder,
     prefetch: v.integer("prefetch", o.prefetch, 1, 10_000) as number,
-    autoPing: v.boolean("autoPing", o.autoPing) as boolean,
+    autoPing,
+    maxAutoPingMs: resolveMaxAutoPing(o.maxAutoPingMs, autoPing),
     confirmAcks: v.boolean("confirmAcks", o.confirmAcks) as boolean,
     retry: resolveRetry("retry", o.retry, SETTLE_RETRY),
     recreate: v.oneOf("onConsumerDeleted", o.onConsumerDeleted, ["error", "recreate"] as const) === "recreate",
     closeTimeoutMs: v.durationMs("closeTimeoutMs", o.closeTimeoutMs) as number,
     signal: v.signal("signal", o.signal),
   };
+}
+
+/** Validates `maxAutoPingMs`, which caps auto-ping and so means nothing without it. */
+export function resolveMaxAutoPing(value: unknown, autoPing: boolean): number | undefined {
+  const max = v.durationMs("maxAutoPingMs", value, 1);
+  if (max !== undefined && !autoPing) {
+    throw validationError("maxAutoPingMs", "caps auto-ping, which autoPing: false turns off; give one or the other");
+  }
+  return max;
 }

@@ -7,6 +7,7 @@ import { type Retry, retryAfter } from "../internal/retry.js";
 import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan } from "../telemetry/spans.js";
+import { Listeners } from "./idle.js";
 import { type SettleSettings, settleDefaults } from "./settle-options.js";
 
 /** How one subscription's settlements are made. */
@@ -18,8 +19,23 @@ export interface SettlerSettings {
   readonly confirmAcks: boolean;
   readonly retry: Retry | undefined;
   readonly autoPing: boolean;
+  /** Stop auto-pinging an event held this long since its delivery; `undefined` for never. */
+  readonly maxAutoPingMs: number | undefined;
   readonly processingTimeoutMs: number;
 }
+
+/**
+ * An event held unsettled for more than this many processing timeouts, kept
+ * alive by auto-ping and not pinged by its handler, is logged (once): a loop
+ * that never settles, or a handler that hangs, would otherwise hold it, and
+ * hide it from every other subscriber, in silence. Three leaves room for a
+ * handler that is merely slow; a handler that works for longer on purpose
+ * says so by calling `ping()`.
+ */
+export const HELD_WARNING_TIMEOUTS = 3;
+
+/** How many event ids a log line names. */
+const LOGGED_IDS = 5;
 
 /** What the settler needs of an event it settles (an `EventImpl`). */
 export interface Settleable {
@@ -32,6 +48,10 @@ export interface Settleable {
   readonly delivery: Delivery;
   /** The settler's tick in which the engine last heard of it. */
   touchedTick: number;
+  /** When the subscription received it, on the engine's clock. */
+  readonly receivedAt: number;
+  /** Whether its handler pinged it (then it is being worked on, and long holding is no news). */
+  readonly pinged: boolean;
   /** Ends its processing span and records its processing time (once). */
   endProcessing(): void;
 }
@@ -66,6 +86,14 @@ export class Settler<E extends Settleable = Settleable> {
   readonly #buffered: () => Iterable<Delivery>;
   /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
   readonly #inFlight = new Map<number, E>();
+  /** When each buffered delivery arrived, on the engine's clock. */
+  readonly #arrivals = new WeakMap<Delivery, number>();
+  /** Events already logged as held for long. */
+  readonly #warned = new WeakSet<E>();
+  /** Events and buffered deliveries auto-ping gave up on (`maxAutoPingMs`). */
+  readonly #expired = new WeakSet<object>();
+  /** Told whenever an event is settled or taken back (see `idle()`). */
+  readonly changes = new Listeners();
   #ticker: Ticker | undefined;
   /** How many times the timer ticked: events remember the tick they were last touched in. */
   #ticks = 0;
@@ -114,6 +142,16 @@ export class Settler<E extends Settleable = Settleable> {
     this.#ticker = undefined;
   }
 
+  /** A delivery arrived in the subscription's buffer: its processing timeout runs from now. */
+  received(delivery: Delivery): void {
+    this.#arrivals.set(delivery, this.clock.now());
+  }
+
+  /** When `delivery` arrived (now, for one that never waited in the buffer). */
+  receivedAt(delivery: Delivery): number {
+    return this.#arrivals.get(delivery) ?? this.clock.now();
+  }
+
   /** A handed-out event; an older delivery of the same event is over. */
   track(event: E): void {
     this.#inFlight.get(event.id)?.endProcessing();
@@ -125,6 +163,7 @@ export class Settler<E extends Settleable = Settleable> {
   untrack(event: E): void {
     if (this.#inFlight.get(event.id) === event) this.#inFlight.delete(event.id);
     if (this.#inFlight.size === 0) this.#drained?.();
+    this.changes.notify();
   }
 
   /** The handed-out events not settled yet, oldest first. */
@@ -292,12 +331,15 @@ export class Settler<E extends Settleable = Settleable> {
   /**
    * One timer for every unsettled event: pings those that need it (and what
    * waits in the buffer, whose processing timeout runs from delivery too),
-   * or, without auto-ping, lets go of those the engine redelivers by now.
+   * or, without auto-ping (or past `maxAutoPingMs`), lets go of those the
+   * engine redelivers by now; logs events held for long.
    */
   #tick(): void {
     const now = ++this.#ticks;
+    const time = this.clock.now();
     if (this.#settings.autoPing) {
       for (const delivery of this.#buffered()) {
+        if (this.#pingExpired(delivery, this.#arrivals.get(delivery) ?? time, time)) continue;
         try {
           delivery.send("progress");
         } catch {
@@ -306,14 +348,80 @@ export class Settler<E extends Settleable = Settleable> {
       }
     }
     for (const event of this.#inFlight.values()) {
-      // Touched a whole tick ago at least (between one and two ticks: a quarter to half a processing timeout).
-      if (this.#settings.autoPing) {
+      if (this.#settings.autoPing && !this.#pingExpired(event, event.receivedAt, time, event)) {
+        // Touched a whole tick ago at least (between one and two ticks: a quarter to half a processing timeout).
         if (now - event.touchedTick >= 2) this.#autoPing(event, now);
+        this.#warnIfHeld(event, time);
       } else if (now - event.touchedTick > 4) {
         // The engine redelivers it by now; this delivery's processing is over.
         event.endProcessing();
       }
     }
+  }
+
+  /**
+   * Whether auto-ping gave up on `item` (an event or a buffered delivery)
+   * because it was held longer than `maxAutoPingMs`; logs the moment it does
+   * for a handed-out `event`.
+   */
+  #pingExpired(item: object, receivedAt: number, time: number, event?: E): boolean {
+    const max = this.#settings.maxAutoPingMs;
+    if (max === undefined) return false;
+    if (this.#expired.has(item)) return true;
+    if (time - receivedAt < max) return false;
+    this.#expired.add(item);
+    if (event !== undefined) {
+      this.#rt.logger.warn(
+        "auto-ping stopped for an event held unsettled longer than maxAutoPingMs; the engine redelivers it after its processing timeout",
+        { ...this.#facts(event, time), maxAutoPingMs: max },
+      );
+    }
+    return true;
+  }
+
+  /** Logs, once, an event that auto-ping has kept unsettled for more than {@link HELD_WARNING_TIMEOUTS} processing timeouts. */
+  #warnIfHeld(event: E, time: number): void {
+    if (event.pinged || this.#warned.has(event)) return;
+    if (time - event.receivedAt <= HELD_WARNING_TIMEOUTS * this.#settings.processingTimeoutMs) return;
+    this.#warned.add(event);
+    this.#rt.logger.warn(
+      `event held unsettled for more than ${HELD_WARNING_TIMEOUTS} processing timeouts; auto-ping keeps it from being redelivered: settle it (ack or reject), ping it from a handler that is working on it, or cap auto-ping with maxAutoPingMs`,
+      this.#facts(event, time),
+    );
+  }
+
+  /** What a log line says about a held event. */
+  #facts(event: E, time: number): Record<string, unknown> {
+    return {
+      stream: this.#settings.stream,
+      consumer: this.#settings.consumer,
+      id: event.id,
+      subject: event.subject,
+      heldMs: time - event.receivedAt,
+      processingTimeoutMs: this.#settings.processingTimeoutMs,
+    };
+  }
+
+  /**
+   * Logs, once per close, the events `close()` gives back because they were
+   * never settled: how many, for how long the longest was held, and which.
+   */
+  warnGivenBack(events: readonly E[], waitedMs: number): void {
+    if (events.length === 0) return;
+    const time = this.clock.now();
+    let heldMs = 0;
+    for (const event of events) heldMs = Math.max(heldMs, time - event.receivedAt);
+    this.#rt.logger.warn(
+      "close() gave back events that were handed out and never settled; the engine redelivers them",
+      {
+        stream: this.#settings.stream,
+        consumer: this.#settings.consumer,
+        count: events.length,
+        ids: events.slice(0, LOGGED_IDS).map((event) => event.id),
+        heldMs,
+        waitedMs,
+      },
+    );
   }
 
   /** A fire-and-forget progress ping; never throws. */

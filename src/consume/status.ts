@@ -6,11 +6,24 @@ import { AsyncQueue } from "../internal/async-queue.js";
 export type SubscriptionStatus =
   | FeedStatus
   /** The consumer is gone (deleted, or expired through its inactive threshold). */
-  | { readonly type: "consumer-deleted" }
-  /** The consumer was created again per `onConsumerDeleted: "recreate"`, starting at this event id. */
-  | { readonly type: "consumer-recreated"; readonly fromId: number }
-  /** The subscription closed; with `error` when it ended because of a failure. */
-  | { readonly type: "closed"; readonly error?: WindshiftError };
+  | {
+      /** What happened. */
+      readonly type: "consumer-deleted";
+    }
+  /** The consumer was created again per `onConsumerDeleted: "recreate"`. */
+  | {
+      /** What happened. */
+      readonly type: "consumer-recreated";
+      /** The event id the new consumer starts at. */
+      readonly fromId: number;
+    }
+  /** The subscription closed. */
+  | {
+      /** What happened. */
+      readonly type: "closed";
+      /** Why, when it ended because of a failure. */
+      readonly error?: WindshiftError;
+    };
 
 /** How many statuses an unread listener keeps; older ones are dropped. */
 const MAX_QUEUED = 256;

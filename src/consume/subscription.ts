@@ -13,6 +13,7 @@ import { extractTraceContext } from "../telemetry/trace-context.js";
 import { Headers } from "../wire.js";
 import { EventImpl } from "./delivered-event.js";
 import type { Event } from "./event.js";
+import { type IdleOptions, type IdleTarget, Listeners, waitForIdle } from "./idle.js";
 import { resolveSubscribeOptions, type SubscribeOptions, type SubscribeSettings } from "./options.js";
 import { Settler } from "./settler.js";
 import { StatusChannel, type SubscriptionStatus } from "./status.js";
@@ -45,11 +46,45 @@ export interface Subscription<T extends Message = Message> extends AsyncIterable
    */
   close(): Promise<void>;
   /**
+   * Resolves once the subscription is idle: nothing waits in its buffer,
+   * every event it handed out is settled, and the consumer has no event left
+   * to deliver and none delivered and unsettled (to any subscriber, a
+   * redelivery waiting for its delay included). Resolves at once when it is
+   * idle already. For scripts and tests that must know their events were
+   * handled; on the memory engine's test clock, advance the clock while
+   * waiting when a redelivery or retry is due.
+   *
+   * Rejects with `TIMEOUT` after `timeoutMs`, its message (and `details`)
+   * saying what was still outstanding; with `ABORTED` when `signal` aborts;
+   * with `CLOSED` when the subscription closes first, or was closed.
+   *
+   * @example
+   * ```ts
+   * await events.publish("orders.created", OrderCreatedSchema, order);
+   * await sub.idle({ timeoutMs: 2_000 }); // the loop has acked it
+   * ```
+   */
+  idle(options?: IdleOptions): Promise<void>;
+  /**
    * What happens to the subscription: reconnects, missed heartbeats, a
    * deleted or recreated consumer, closing. Each call returns a new iterator
    * that ends when the subscription closes.
    */
   status(): AsyncIterableIterator<SubscriptionStatus>;
+}
+
+/** What a processor over a subscription adds to what `idle()` waits on. */
+export interface IdleOwner {
+  /** `"processor"`, for messages. */
+  readonly kind: string;
+  /** Handlers running. */
+  running(): number;
+  /** Events waiting for their key. */
+  waiting(): number;
+  /** Whether the owner is closing. */
+  closing(): boolean;
+  /** Told whenever a handler finishes. */
+  readonly changes: Listeners;
 }
 
 const DATA_TYPE_KEY = Headers.DataType.toLowerCase();
@@ -104,6 +139,8 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
   readonly #settler: Settler<EventImpl<T>>;
   readonly #queue: AsyncQueue<Delivery, EventImpl<T>>;
   readonly #status = new StatusChannel();
+  /** Told when the subscription starts closing (see `idle()`). */
+  readonly #changes = new Listeners();
   #feed: Feed | undefined;
   #state: ConsumerState;
   /** The id the consumer would resume from if it had to be recreated. */
@@ -139,6 +176,7 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
         confirmAcks: settings.confirmAcks,
         retry: settings.retry,
         autoPing: settings.autoPing,
+        maxAutoPingMs: settings.maxAutoPingMs,
         processingTimeoutMs: this.processingTimeoutMs,
       },
       () => this.#queue.queued(),
@@ -173,6 +211,7 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
       release(delivery);
       return;
     }
+    this.#settler.received(delivery);
     this.#queue.push(delivery);
   }
 
@@ -225,6 +264,41 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  idle(options?: IdleOptions): Promise<void> {
+    return waitForIdle(this.idleTarget(), options);
+  }
+
+  /**
+   * What `idle()` waits on: this subscription's buffer and unsettled events,
+   * plus, for a processor over it, what the processor holds.
+   */
+  idleTarget(owner?: IdleOwner): IdleTarget {
+    return {
+      rt: this.#rt,
+      stream: this.stream,
+      consumer: this.consumer,
+      kind: owner === undefined ? "subscription" : owner.kind,
+      work: () => ({
+        running: owner?.running() ?? 0,
+        waiting: owner?.waiting() ?? 0,
+        buffered: this.#queue.size,
+        unsettledIds: this.#settler
+          .unsettledEvents()
+          .map((event) => event.id)
+          .sort((a, b) => a - b),
+      }),
+      closing: () => this.#closing || owner?.closing() === true,
+      failure: () => this.#failure,
+      watch: (listener) => {
+        const removers = [this.#settler.changes.add(listener), this.#changes.add(listener)];
+        if (owner !== undefined) removers.push(owner.changes.add(listener));
+        return () => {
+          for (const remove of removers) remove();
+        };
+      },
+    };
   }
 
   /** A buffered delivery becomes an event the moment the loop takes it. */
@@ -303,6 +377,7 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
     released.push(...this.#queue.drain());
     this.#queue.end(this.#failure);
     const failure = this.#failure;
+    this.#changes.notify();
     this.#closedWith = (async () => {
       // Released only after the engine stopped feeding us, or it may hand
       // them to this dead feed; in stream order, so they come back in order.
@@ -310,7 +385,9 @@ export class SubscriptionImpl<T extends Message> implements Subscription<T>, Fee
       for (const delivery of released) release(delivery);
       if (how.wait) await this.#settler.waitForSettled(this.#settings.closeTimeoutMs);
       this.#settler.stop();
-      for (const event of this.#settler.unsettledEvents()) {
+      const unsettled = this.#settler.unsettledEvents();
+      if (how.wait) this.#settler.warnGivenBack(unsettled, this.#settings.closeTimeoutMs);
+      for (const event of unsettled) {
         if (how.wait) {
           const delivery = event.takeBack();
           if (delivery !== undefined) release(delivery);

@@ -11,7 +11,8 @@
  *
  * Engines report failures as `WindshiftError`s with the codes the public API
  * documents: the JetStream engine maps nats.js errors in one place, the
- * memory engine raises the same codes itself.
+ * memory engine raises the same codes itself, and both word what they share
+ * (a missing stream, a failed expected-id check, …) with `errors.ts`.
  *
  * @module
  */
@@ -257,11 +258,22 @@ export abstract class Delivery {
 /** Something worth telling a subscription's user about its feed. */
 export type FeedStatus =
   /** The connection came back; pulling started again. */
-  | { readonly type: "reconnected" }
+  | {
+      /** What happened. */
+      readonly type: "reconnected";
+    }
   /** The server went quiet for two heartbeats; the pull was issued again. */
-  | { readonly type: "heartbeats-missed" }
+  | {
+      /** What happened. */
+      readonly type: "heartbeats-missed";
+    }
   /** The server refused a pull request (e.g. the consumer's max waiting pulls were exceeded). */
-  | { readonly type: "pull-refused"; readonly reason: string };
+  | {
+      /** What happened. */
+      readonly type: "pull-refused";
+      /** The server's words. */
+      readonly reason: string;
+    };
 
 /** What a feed delivers to: a subscription's buffer. */
 export interface FeedSink {

@@ -3,9 +3,13 @@
  * loggers. Each method takes a message and an optional object of fields.
  */
 export interface Logger {
+  /** Detail for debugging: every retry, every given-back event. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** What changed: a stream or consumer created or updated, a connection restored. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Something needs a look but windshift carries on: a dead letter, a lost heartbeat. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Something failed: an event rejected for good, a processor stopped. */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 

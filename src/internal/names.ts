@@ -72,14 +72,25 @@ function checkSubject(subject: string, allowWildcards: boolean): boolean {
   return true;
 }
 
-/** Throws a validation error unless `name` is a valid stream or consumer name. */
+/** Throws a validation error unless `name` is a valid stream or consumer name, naming what is wrong with it. */
 export function assertName(field: string, name: unknown): asserts name is string {
   if (!isValidName(name)) {
     throw validationError(
       field,
-      `${describe(name)} is not a valid name (1-${MAX_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ and -)`,
+      `${describe(name)} is not a valid name${nameProblem(name)} (1-${MAX_NAME_LENGTH} characters of A-Z, a-z, 0-9, _ and -)`,
     );
   }
+}
+
+/** What makes `name` invalid, as `: …` to follow "is not a valid name"; "" when it is not even a string. */
+function nameProblem(name: unknown): string {
+  if (typeof name !== "string") return "";
+  if (name.length === 0) return ": it is empty";
+  if (name.length > MAX_NAME_LENGTH) return `: it is ${name.length} characters long`;
+  const bad = [...name].find((c) => !NAME.test(c));
+  return bad === undefined
+    ? ""
+    : `: ${JSON.stringify(bad)} is not allowed${bad === "." ? " (a subject has dots, a name does not)" : ""}`;
 }
 
 /** Throws a validation error unless `subject` is a valid subject under `rules`. */
@@ -88,11 +99,35 @@ export function assertSubject(field: string, subject: unknown, rules?: SubjectRu
     throw validationError(field, `${describe(subject)} is longer than ${MAX_SUBJECT_LENGTH} characters`);
   }
   if (!isValidSubject(subject, rules)) {
-    const rule = rules?.wildcards
+    const wildcards = rules?.wildcards === true;
+    const rule = wildcards
       ? "dot-separated tokens of A-Z, a-z, 0-9, _ and -; `*` as a whole token, `>` as the last"
       : "dot-separated tokens of A-Z, a-z, 0-9, _ and -, without wildcards";
-    throw validationError(field, `${describe(subject)} is not a valid subject (${rule})`);
+    throw validationError(
+      field,
+      `${describe(subject)} is not a valid subject${subjectProblem(subject, wildcards)} (${rule})`,
+    );
   }
+}
+
+/** What makes `subject` invalid, as `: …` to follow "is not a valid subject"; "" when nothing more can be said. */
+function subjectProblem(subject: unknown, allowWildcards: boolean): string {
+  if (typeof subject !== "string") return "";
+  if (subject.length === 0) return ": it is empty";
+  const tokens = subject.split(".");
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    const which = `token ${i + 1}`;
+    if (token === "") return `: ${which} is empty (two dots in a row, or a dot at an end)`;
+    if (TOKEN.test(token)) continue;
+    if (token === "*" || token === ">") {
+      if (!allowWildcards) return `: ${which} is the wildcard ${JSON.stringify(token)}, not allowed here`;
+      return `: ${which} is ">", which may only be the last`;
+    }
+    const bad = [...token].find((c) => !TOKEN.test(c)) as string;
+    return `: ${which} has ${JSON.stringify(bad)}`;
+  }
+  return "";
 }
 
 /** Renders a bad value for an error message without dumping huge strings. */

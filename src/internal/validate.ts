@@ -1,4 +1,4 @@
-import { validationError } from "../errors.js";
+import { validationError, type WindshiftError } from "../errors.js";
 import { assertSubject, describe } from "./names.js";
 
 /**
@@ -39,7 +39,9 @@ export function boolean(field: string, value: unknown): boolean | undefined {
 export function oneOf<const T extends string>(field: string, value: unknown, choices: readonly T[]): T | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== "string" || !(choices as readonly string[]).includes(value)) {
-    throw validationError(field, `${describe(value)} is not one of ${choices.map((c) => `"${c}"`).join(", ")}`);
+    const close = typeof value === "string" ? closestName(value, choices) : undefined;
+    const hint = close === undefined ? "" : `; did you mean "${close}"?`;
+    throw validationError(field, `${describe(value)} is not one of ${choices.map((c) => `"${c}"`).join(", ")}${hint}`);
   }
   return value as T;
 }
@@ -72,17 +74,107 @@ export function signal(field: string, value: unknown): AbortSignal | undefined {
 /** Validates an optional list of subjects that may hold wildcards. */
 export function subjectList(field: string, value: unknown): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) throw validationError(field, "must be an array of subjects");
+  if (!Array.isArray(value)) {
+    const fix = typeof value === "string" ? `; write [${describe(value)}]` : "";
+    throw validationError(field, `${describe(value)} is not an array of subjects${fix}`);
+  }
   value.forEach((s: unknown, i) => {
     assertSubject(`${field}[${i}]`, s, { wildcards: true });
   });
-  if (new Set(value).size !== value.length) throw validationError(field, "lists a subject twice");
+  const twice = value.find((s, i) => value.indexOf(s) !== i);
+  if (twice !== undefined) throw validationError(field, `lists ${describe(twice)} twice`);
   return [...(value as string[])];
 }
 
-/** Throws a validation error for an option this API does not know (a typo, usually). */
+/**
+ * Throws a validation error for an option this API does not know (a typo,
+ * usually), suggesting the closest known one (see {@link unknownOption}).
+ */
 export function rejectUnknown(o: Record<string, unknown>, known: ReadonlySet<string>, prefix = "options"): void {
   for (const key of Object.keys(o)) {
-    if (!known.has(key)) throw validationError(`${prefix}.${key}`, "is not a known option");
+    if (!known.has(key)) throw unknownOption(prefix, key, known);
   }
+}
+
+/**
+ * Options renamed since they were first released: the old name, and the new
+ * names it may have become (which one depends on the call: the one the call
+ * knows is suggested).
+ */
+const RENAMED: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  maxPendingEvents: ["maxUnsettledEvents", "prefetch", "maxWaitingEvents"],
+  minTimeout: ["initialDelayMs"],
+  maxTimeout: ["maxDelayMs"],
+  factor: ["multiplier"],
+  randomize: ["jitter"],
+  retries: ["maxAttempts"],
+  maxRetryTime: ["maxElapsedMs"],
+});
+
+/**
+ * The validation error for option `key` that `field`'s options do not have:
+ * `options.maxAgeMS: is not a known option; did you mean maxAgeMs?`. An old
+ * name says what it was renamed to; a near miss (see {@link closestName})
+ * names the option meant.
+ */
+export function unknownOption(field: string, key: string, known: Iterable<string>): WindshiftError {
+  const names = [...known];
+  const renamed = Object.hasOwn(RENAMED, key) ? RENAMED[key]?.find((name) => names.includes(name)) : undefined;
+  const close = renamed === undefined ? closestName(key, names) : undefined;
+  const hint =
+    renamed !== undefined ? `; it was renamed to ${renamed}` : close !== undefined ? `; did you mean ${close}?` : "";
+  return validationError(`${field}.${key}`, `is not a known option${hint}`);
+}
+
+/**
+ * The name in `candidates` that `name` most likely misspells, if any is close
+ * enough: compared without case, within an edit distance of about a third of
+ * the name's length (a swap of two neighbours counts as one edit), or the
+ * name with a unit left out (`maxAge` for `maxAgeMs`). Ties go to the first.
+ */
+export function closestName(name: string, candidates: Iterable<string>): string | undefined {
+  const wanted = name.toLowerCase();
+  const limit = Math.max(1, Math.floor(wanted.length / 3));
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const candidate of candidates) {
+    const lower = candidate.toLowerCase();
+    if (lower === wanted) return candidate;
+    if (lower === `${wanted}ms`) return candidate;
+    // Cheap bound first: the lengths alone differ by more than the limit.
+    if (Math.abs(lower.length - wanted.length) > limit) continue;
+    const distance = editDistance(wanted, lower, limit);
+    if (distance <= limit && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/**
+ * The optimal-string-alignment distance between `a` and `b` (insertions,
+ * deletions, substitutions, and swaps of neighbours), or `limit + 1` once it
+ * is certain to exceed `limit`.
+ */
+export function editDistance(a: string, b: string, limit = Number.POSITIVE_INFINITY): number {
+  let before = new Array<number>(b.length + 1).fill(0);
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = new Array<number>(b.length + 1).fill(0);
+    current[0] = i;
+    let rowMin = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, (before[j - 2] as number) + 1);
+      current[j] = d;
+      rowMin = Math.min(rowMin, d);
+    }
+    if (rowMin > limit) return limit + 1;
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length] as number;
 }

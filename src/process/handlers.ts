@@ -162,6 +162,7 @@ const PERMANENT_NAME = "PermanentError";
  * ```
  */
 export class PermanentError extends Error {
+  /** Always `"PermanentError"`: recognised by it across loaded copies of windshift. */
   override name = PERMANENT_NAME;
 
   /**

@@ -7,6 +7,7 @@ import { PUBLISH_RETRY, withRetry } from "../internal/retry.js";
 import * as v from "../internal/validate.js";
 import { isTransient } from "../publish/send.js";
 import type { Runtime } from "../runtime.js";
+import { MIN_STREAM_DURATION_MS } from "../streams/streams.js";
 import type { Middleware } from "./options.js";
 
 /** Options for `idempotent`. */
@@ -19,7 +20,8 @@ export interface IdempotentOptions {
   readonly key?: (event: Event) => string | undefined;
   /**
    * How long a processed key is remembered: events with it are skipped for
-   * that long. Applied when the bucket is created.
+   * that long (at least 100 ms, the shortest age nats-server keeps). Applied
+   * when the bucket is created.
    * @default 604_800_000 (7 days)
    */
   readonly ttlMs?: number;
@@ -57,7 +59,7 @@ export async function idempotent(rt: Runtime, bucket: string, options?: Idempote
     throw validationError("key", `${describe(o.key)} is not a function`);
   }
   const keyOf = (o.key as IdempotentOptions["key"]) ?? ((event: Event) => event.headers.idempotencyKey);
-  const ttlMs = v.durationMs("ttlMs", o.ttlMs, 1) as number;
+  const ttlMs = v.durationMs("ttlMs", o.ttlMs, MIN_STREAM_DURATION_MS) as number;
   const replicas = v.integer("replicas", o.replicas, 1, 5) as number;
   const kv = await rt.engine.keyValue(bucket, { mode: "create", options: { ttlMs, replicas } }, undefined);
   // Events with the same key handled at once in this process go one after the other.

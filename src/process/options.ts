@@ -1,5 +1,5 @@
 import type { Event } from "../consume/event.js";
-import type { SubscribeOptions } from "../consume/options.js";
+import { resolveMaxAutoPing, type SubscribeOptions } from "../consume/options.js";
 import { validationError } from "../errors.js";
 import type { BackoffOptions } from "../internal/backoff.js";
 import { assertSubject, describe } from "../internal/names.js";
@@ -38,10 +38,11 @@ export interface DeadLetterOptions {
 }
 
 /**
- * Options for `process`. `confirmAcks`, `autoPing` and `onConsumerDeleted`
- * are the processor's subscription's, as for `subscribe`.
+ * Options for `process`. `confirmAcks`, `autoPing`, `maxAutoPingMs` and
+ * `onConsumerDeleted` are the processor's subscription's, as for `subscribe`.
  */
-export interface ProcessOptions extends Pick<SubscribeOptions, "confirmAcks" | "autoPing" | "onConsumerDeleted"> {
+export interface ProcessOptions
+  extends Pick<SubscribeOptions, "confirmAcks" | "autoPing" | "maxAutoPingMs" | "onConsumerDeleted"> {
   /**
    * How many events are handled at once.
    * @default 1
@@ -120,6 +121,7 @@ export const processDefaults: Defaults<ProcessOptions> = Object.freeze({
   maxWaitingEvents: undefined,
   confirmAcks: true,
   autoPing: true,
+  maxAutoPingMs: undefined,
   onConsumerDeleted: "error",
   validate: undefined,
   signal: undefined,
@@ -178,6 +180,8 @@ export function resolveProcessOptions(options: unknown): ProcessSettings {
   const maxWaitingEvents =
     v.integer("maxWaitingEvents", o.maxWaitingEvents, 1, 10_000) ?? Math.max(16, 2 * concurrency);
   const closeTimeoutMs = v.durationMs("closeTimeoutMs", o.closeTimeoutMs) as number;
+  const autoPing = v.boolean("autoPing", o.autoPing) as boolean;
+  const maxAutoPingMs = resolveMaxAutoPing(o.maxAutoPingMs, autoPing);
   return {
     concurrency,
     keyOf,
@@ -194,7 +198,8 @@ export function resolveProcessOptions(options: unknown): ProcessSettings {
       prefetch: maxWaitingEvents,
       closeTimeoutMs,
       confirmAcks: v.boolean("confirmAcks", o.confirmAcks) as boolean,
-      autoPing: v.boolean("autoPing", o.autoPing) as boolean,
+      autoPing,
+      ...(maxAutoPingMs === undefined ? {} : { maxAutoPingMs }),
       onConsumerDeleted: v.oneOf("onConsumerDeleted", o.onConsumerDeleted, ["error", "recreate"] as const) as
         | "error"
         | "recreate",

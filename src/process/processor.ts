@@ -1,6 +1,7 @@
 import type { Message } from "@bufbuild/protobuf";
 import { context } from "@opentelemetry/api";
 import type { EventImpl } from "../consume/delivered-event.js";
+import { type IdleOptions, Listeners, waitForIdle } from "../consume/idle.js";
 import type { SubscriptionStatus } from "../consume/status.js";
 import { prepareSubscription, release, type SubscriptionImpl } from "../consume/subscription.js";
 import { ErrorCode, isWindshiftError, validationError, WindshiftError } from "../errors.js";
@@ -49,6 +50,29 @@ export interface Processor extends AsyncDisposable {
    * than once; never rejects.
    */
   close(): Promise<void>;
+  /**
+   * Resolves once the processor is idle: no handler runs, no event waits
+   * for its key or in the buffer, every event taken is settled, and the
+   * consumer has no event left to deliver and none delivered and unsettled
+   * (to any subscriber, a retry waiting for its backoff delay included).
+   * Every event published before the call, and any published while it
+   * waits, has then been handled and settled. Resolves at once when it is
+   * idle already. On the memory engine's test clock, advance the clock while
+   * waiting when a retry or redelivery is due.
+   *
+   * Rejects with `TIMEOUT` after `timeoutMs`, its message (and `details`)
+   * saying what was still outstanding; with `ABORTED` when `signal` aborts
+   * (the processor carries on); with `CLOSED` when the processor stops
+   * first, or was stopped.
+   *
+   * @example
+   * ```ts
+   * await events.publish("orders.created", OrderCreatedSchema, order);
+   * await processor.idle(); // its handler ran, and the event is acked
+   * expect(charged).toEqual([order.orderId]);
+   * ```
+   */
+  idle(options?: IdleOptions): Promise<void>;
   /** What happens to the underlying subscription (see `Subscription.status`). */
   status(): AsyncIterableIterator<SubscriptionStatus>;
 }
@@ -133,6 +157,8 @@ class ProcessorImpl implements Processor {
   #failure: unknown;
   /** Called when the last running handler finishes (closing waits for it). */
   #idle: (() => void) | undefined;
+  /** Told whenever a handler finishes, and when closing starts (see `idle()`). */
+  readonly #changes = new Listeners();
   /** Aborted when closing stops waiting for running handlers. */
   readonly #abandoned = new AbortController();
   readonly #onAbort = (): void => {
@@ -272,6 +298,7 @@ class ProcessorImpl implements Processor {
     if (next !== undefined) this.#start(next, key);
     else if (this.#running === 0) this.#idle?.();
     this.#room.push();
+    this.#changes.notify();
   }
 
   /** Resolves once no handler runs. */
@@ -318,6 +345,19 @@ class ProcessorImpl implements Processor {
     return this.#stop();
   }
 
+  idle(options?: IdleOptions): Promise<void> {
+    return waitForIdle(
+      this.#sub.idleTarget({
+        kind: "processor",
+        running: () => this.#running,
+        waiting: () => this.#keys.waiting,
+        closing: () => this.#closing,
+        changes: this.#changes,
+      }),
+      options,
+    );
+  }
+
   /** Stops taking events, gives back the unstarted ones and lets running handlers finish. */
   #stop(): Promise<void> {
     if (this.#stopping !== undefined) return this.#stopping;
@@ -325,6 +365,7 @@ class ProcessorImpl implements Processor {
     this.#settings.signal?.removeEventListener("abort", this.#onAbort);
     const unstarted = this.#keys.drain().sort((a, b) => a.id - b.id);
     this.#room.end();
+    this.#changes.notify();
     this.#stopping = (async () => {
       // Waits up to closeTimeoutMs for running handlers, then gives back their events.
       await this.#sub.closeGivingBack(unstarted);

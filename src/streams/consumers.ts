@@ -128,6 +128,9 @@ export async function ensureConsumer(
   if (config.name !== undefined) attributes[Attr.Subscription] = config.name;
   return withManagementSpan(rt.telemetry, "ensureConsumer", context.active(), attributes, async () => {
     const ensured = await rt.engine.ensureConsumer(stream, config, signal);
+    if (ensured.created && config.name !== undefined && config.from.kind === "end") {
+      await noteSkippedEvents(rt, stream, config.name, signal);
+    }
     return {
       name: ensured.name,
       stream,
@@ -136,4 +139,29 @@ export async function ensureConsumer(
       config: describeConsumer(ensured.config),
     };
   });
+}
+
+/**
+ * Tells (at `info`) that a durable consumer just created at the end of a
+ * stream that holds events will not see them: the default start surprises
+ * whoever expected a new consumer to read what is there. Nothing is said
+ * when the stream cannot be looked at; the consumer is made either way.
+ */
+async function noteSkippedEvents(
+  rt: Runtime,
+  stream: string,
+  consumer: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let events: number;
+  try {
+    events = (await rt.engine.streamState(stream, signal)).contents.events;
+  } catch {
+    return;
+  }
+  if (events === 0) return;
+  rt.logger.info(
+    `consumer "${consumer}" of stream "${stream}" starts at the end: it will not see the stream's ${events} existing event${events === 1 ? "" : "s"}; to read them, create it with from: { start: true } (delete this one first: an existing consumer keeps its position)`,
+    { stream, consumer, events },
+  );
 }

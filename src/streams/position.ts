@@ -5,10 +5,12 @@ import { date, integer } from "../internal/validate.js";
 
 /** Start at the first event still in the stream. */
 export interface FromStart {
+  /** Always `true`. */
   readonly start: true;
 }
 /** Start with events published after the consumer is created. */
 export interface FromEnd {
+  /** Always `true`. */
   readonly end: true;
 }
 /**
@@ -16,10 +18,12 @@ export interface FromEnd {
  * the stream's last one starts at the next event stored (JetStream's rule).
  */
 export interface FromId {
+  /** The event id to start at (from 1). */
   readonly id: number;
 }
 /** Start at the first event stored at or after this time. */
 export interface FromTime {
+  /** The time to start at. */
   readonly time: Date;
 }
 
@@ -50,7 +54,8 @@ export function parsePosition(
     if ("id" in v) return { kind: "id", id: required(`${field}.id`, integer(`${field}.id`, v.id, 1)) };
     if ("time" in v) return { kind: "time", time: required(`${field}.time`, date(`${field}.time`, v.time)) };
   }
-  throw validationError(field, `expected exactly one of ${choices}`);
+  const gave = keys.length === 0 ? "an empty object" : `{ ${keys.map((k) => `${k}: ${describe(v[k])}`).join(", ")} }`;
+  throw validationError(field, `${gave} is not one of ${choices} (exactly one key)`);
 }
 
 function required<T>(field: string, value: T | undefined): T {

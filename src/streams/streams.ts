@@ -2,7 +2,7 @@ import { context } from "@opentelemetry/api";
 import type { SourceConfig, StreamConfig } from "../engines/engine.js";
 import { validationError } from "../errors.js";
 import { throwIfAborted } from "../internal/abort.js";
-import { assertName } from "../internal/names.js";
+import { assertName, describe } from "../internal/names.js";
 import { type Defaults, mergeOptions } from "../internal/options.js";
 import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
@@ -124,6 +124,12 @@ export const streamDefaults: Defaults<StreamOptions> = Object.freeze({
 });
 
 const DEFAULT_DEDUPLICATION_WINDOW_MS = 120_000;
+/**
+ * The shortest max age and deduplication window nats-server accepts ("max
+ * age needs to be >= 100ms", "duplicates window needs to be >= 100ms",
+ * measured on 2.9.10); the memory engine is held to the same.
+ */
+export const MIN_STREAM_DURATION_MS = 100;
 const sourceDefaults: Defaults<StreamSourceOptions> = Object.freeze({
   stream: undefined,
   from: { start: true } as const,
@@ -137,18 +143,40 @@ export function resolveStreamConfig(name: string, options: unknown): StreamConfi
   const subjects = v.subjectList("subjects", o.subjects);
   const sources = sourceList(o.sources);
   if (subjects.length === 0 && sources.length === 0) {
-    throw validationError("subjects", "a stream needs at least one subject or source");
+    throw validationError(
+      "subjects",
+      `stream ${describe(name)} needs at least one subject or source, e.g. subjects: [${describe(`${name}.>`)}]`,
+    );
   }
   const maxAgeMs = v.durationMs("maxAgeMs", o.maxAgeMs);
+  if (maxAgeMs !== undefined && maxAgeMs > 0 && maxAgeMs < MIN_STREAM_DURATION_MS) {
+    throw validationError(
+      "maxAgeMs",
+      `${maxAgeMs} is below the shortest max age nats-server accepts (${MIN_STREAM_DURATION_MS} ms); use ${MIN_STREAM_DURATION_MS} or more, or leave it out for no limit`,
+    );
+  }
   const maxEventsPerSubject = v.integer("maxEventsPerSubject", o.maxEventsPerSubject, 1);
   const discardPolicy = v.oneOf("discardPolicy", o.discardPolicy, ["old", "new"] as const) as "old" | "new";
   const discardNewPerSubject = v.boolean("discardNewPerSubject", o.discardNewPerSubject) as boolean;
   const givenDedupe = v.durationMs("deduplicationWindowMs", o.deduplicationWindowMs, 1);
+  if (givenDedupe !== undefined && givenDedupe < MIN_STREAM_DURATION_MS) {
+    throw validationError(
+      "deduplicationWindowMs",
+      `${givenDedupe} is below the shortest window nats-server accepts (${MIN_STREAM_DURATION_MS} ms); use ${MIN_STREAM_DURATION_MS} or more`,
+    );
+  }
   if (givenDedupe !== undefined && maxAgeMs !== undefined && maxAgeMs > 0 && givenDedupe > maxAgeMs) {
-    throw validationError("deduplicationWindowMs", "cannot be longer than maxAgeMs");
+    throw validationError(
+      "deduplicationWindowMs",
+      `${givenDedupe} is longer than maxAgeMs (${maxAgeMs}): keys would outlive their events; use at most ${maxAgeMs}, or leave it out (it defaults to the shorter of 2 minutes and maxAgeMs)`,
+    );
   }
   if (discardNewPerSubject && (discardPolicy !== "new" || maxEventsPerSubject === undefined)) {
-    throw validationError("discardNewPerSubject", 'needs discardPolicy: "new" and maxEventsPerSubject');
+    const missing = [
+      ...(discardPolicy === "new" ? [] : [`discardPolicy: "new" (it is "${discardPolicy}")`]),
+      ...(maxEventsPerSubject === undefined ? ["maxEventsPerSubject"] : []),
+    ];
+    throw validationError("discardNewPerSubject", `needs ${missing.join(" and ")}; set them, or leave it out`);
   }
   return {
     name,
@@ -170,7 +198,9 @@ export function resolveStreamConfig(name: string, options: unknown): StreamConfi
 }
 
 function sourceList(value: unknown): SourceConfig[] {
-  if (!Array.isArray(value)) throw validationError("sources", "must be an array");
+  if (!Array.isArray(value)) {
+    throw validationError("sources", `${describe(value)} is not an array of sources ([{ stream: "name" }, ...])`);
+  }
   return value.map((item: unknown, i) => {
     const field = `sources[${i}]`;
     const o = mergeOptions<StreamSourceOptions>(field, item, sourceDefaults);

@@ -1,9 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, statSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { validationError } from "../errors.js";
+import { describe } from "../internal/names.js";
 
 /** Options for {@link startNatsServer}. */
 export interface NatsServerOptions {
@@ -83,11 +85,26 @@ export interface NatsServer {
   restart(): Promise<void>;
 }
 
-/** Finds the `nats-server` binary, or throws an error that says how to install one. */
+/**
+ * Finds the `nats-server` binary: `binary` when given, else
+ * `$NATS_SERVER_BIN` when set, else `nats-server` on `PATH`, else
+ * `/usr/sbin/nats-server`. A `binary` or `$NATS_SERVER_BIN` that is not an
+ * executable file fails with a `VALIDATION` error naming it (never a silent
+ * fall back to another binary); finding none throws an error that says how
+ * to install one.
+ */
 export function findNatsServer(binary?: string): string {
+  if (binary !== undefined && binary !== "")
+    return executable("binary", binary, "pass the path of a nats-server binary");
+  const fromEnv = process.env.NATS_SERVER_BIN;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    return executable(
+      "NATS_SERVER_BIN",
+      fromEnv,
+      "set it to the path of a nats-server binary, or unset it to use the one on PATH",
+    );
+  }
   const candidates: string[] = [];
-  if (binary) candidates.push(binary);
-  if (process.env.NATS_SERVER_BIN) candidates.push(process.env.NATS_SERVER_BIN);
   for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, "nats-server"));
   candidates.push("/usr/sbin/nats-server");
   for (const c of candidates) {
@@ -101,6 +118,23 @@ export function findNatsServer(binary?: string): string {
   throw new Error(
     "nats-server not found: set NATS_SERVER_BIN, put nats-server on PATH, or install it (apt-get install nats-server)",
   );
+}
+
+/** `path`, given as `field`, if it is an executable file; else a validation error saying what it is and `fix`. */
+function executable(field: string, path: string, fix: string): string {
+  let problem: string;
+  try {
+    const stat = statSync(path);
+    if (stat.isDirectory()) problem = "is a directory, not the nats-server binary";
+    else {
+      accessSync(path, constants.X_OK);
+      return path;
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    problem = code === "ENOENT" || code === "ENOTDIR" ? "does not exist" : "is not executable (chmod +x it)";
+  }
+  throw validationError(field, `${describe(path)} ${problem}: ${fix}`);
 }
 
 /**
@@ -149,14 +183,18 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       exited = new Promise((resolve) => proc.once("exit", () => resolve()));
       const deadline = Date.now() + timeoutMs;
       while (port === -1) {
-        if (proc.exitCode !== null) throw new Error(`nats-server exited at start: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`nats-server did not start in ${timeoutMs} ms: ${stderr}`);
+        if (proc.exitCode !== null) throw exitedAtStart(binary, proc.exitCode, stderr);
+        if (Date.now() > deadline) {
+          throw new Error(`${binary} did not start in ${timeoutMs} ms (raise startTimeoutMs?): ${stderr.trim()}`);
+        }
         port = await readPort(portsDir);
         if (port === -1) await pause(20);
       }
       while (!(await canConnect(port))) {
-        if (proc.exitCode !== null) throw new Error(`nats-server exited at start: ${stderr}`);
-        if (Date.now() > deadline) throw new Error(`nats-server did not listen on ${port} in ${timeoutMs} ms`);
+        if (proc.exitCode !== null) throw exitedAtStart(binary, proc.exitCode, stderr);
+        if (Date.now() > deadline) {
+          throw new Error(`${binary} did not listen on port ${port} in ${timeoutMs} ms (raise startTimeoutMs?)`);
+        }
         await pause(20);
       }
     } finally {
@@ -217,6 +255,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await launch();
     },
   };
+}
+
+/** The server quit before it listened: its exit code and the end of what it wrote to stderr (a bad config, a taken port). */
+function exitedAtStart(binary: string, code: number, stderr: string): Error {
+  const said = stderr.trim();
+  return new Error(`${binary} exited at start with code ${code}${said === "" ? " and said nothing" : `: ${said}`}`);
 }
 
 async function readPort(dir: string): Promise<number> {

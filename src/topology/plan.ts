@@ -17,7 +17,9 @@ export interface FieldChange {
 
 /** What a plan does to one stream or consumer. */
 export interface TopologyChange {
+  /** Whether it is a stream or a consumer. */
   readonly kind: "stream" | "consumer";
+  /** The stream's or the consumer's name. */
   readonly name: string;
   /** The consumer's stream. */
   readonly stream?: string;
@@ -35,6 +37,7 @@ export interface TopologyChange {
 
 /** What `plan` found: the changes that make the engine match a topology, in the order `apply` makes them. */
 export interface TopologyPlan {
+  /** One per stream and consumer declared (and, with `prune`, per one to delete). */
   readonly changes: readonly TopologyChange[];
 }
 

@@ -5,11 +5,16 @@ import { type ConsumerOptions, resolveConsumerConfig } from "../streams/consumer
 import { resolveStreamConfig, type StreamOptions } from "../streams/streams.js";
 
 /** A stream in a topology: `ensureStream`'s options and its name. */
-export type StreamDeclaration = Omit<StreamOptions, "signal"> & { readonly name: string };
+export type StreamDeclaration = Omit<StreamOptions, "signal"> & {
+  /** The stream's name. */
+  readonly name: string;
+};
 
 /** A durable consumer in a topology: `ensureConsumer`'s options, its stream and its name. */
 export type ConsumerDeclaration = Omit<ConsumerOptions, "signal" | "name"> & {
+  /** The stream it reads. */
   readonly stream: string;
+  /** The consumer's name. */
   readonly name: string;
 };
 
@@ -27,7 +32,9 @@ export type ConsumerDeclaration = Omit<ConsumerOptions, "signal" | "name"> & {
  * ```
  */
 export interface Topology {
+  /** The streams, each created or updated before the consumers. */
   readonly streams?: readonly StreamDeclaration[];
+  /** The durable consumers. */
   readonly consumers?: readonly ConsumerDeclaration[];
 }
 

@@ -48,6 +48,7 @@ export interface WorkflowEvent {
 export interface WorkflowEvents {
   /** The names, in the order the join listed them. */
   readonly names: readonly string[];
+  /** Whether event `name` is among them. */
   has(name: string): boolean;
   /** The event `name`, or `undefined`. */
   get(name: string): WorkflowEvent | undefined;
@@ -83,6 +84,7 @@ export interface TaskContext {
   ): void;
   /** Emits the run-scoped event `name`, with data when `schema` and `data` are given. */
   emit(name: string): void;
+  /** Emits the run-scoped event `name` with a message of `schema`, which join tasks read with `ctx.events.get`. */
   emit<Desc extends DescMessage>(name: string, schema: Desc, data: MessageInitShape<Desc> | MessageShape<Desc>): void;
   /**
    * Runs task `schema` with `data` once every event in `names` has been

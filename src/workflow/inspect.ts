@@ -10,14 +10,17 @@ export interface WorkflowTaskInfo {
   readonly parent: string | undefined;
   /** The join that fired it (see {@link WorkflowRun.joins}), if one did. */
   readonly join: number | undefined;
+  /** Where the task is: scheduled, running, completed or failed. */
   readonly status: TaskStatus;
   /** Attempts started so far. */
   readonly attempts: number;
+  /** When it was scheduled. */
   readonly scheduledAt: Date;
   /** A delayed task does not run before this. */
   readonly notBefore: Date | undefined;
   /** When its last attempt started. */
   readonly startedAt: Date | undefined;
+  /** When it completed or failed. */
   readonly finishedAt: Date | undefined;
   /** The last failure's message. */
   readonly error: string | undefined;
@@ -25,9 +28,11 @@ export interface WorkflowTaskInfo {
 
 /** An event emitted in a run. */
 export interface WorkflowEventInfo {
+  /** The event's name. */
   readonly name: string;
   /** The type of its data; `undefined` without data. */
   readonly type: string | undefined;
+  /** When it was emitted. */
   readonly emittedAt: Date;
   /** The id of the task that emitted it, or `"external"`. */
   readonly emittedBy: string;
@@ -35,6 +40,7 @@ export interface WorkflowEventInfo {
 
 /** A join of a run. */
 export interface WorkflowJoinInfo {
+  /** The join's number within the run, from 1. */
   readonly id: number;
   /** The events it waits for. */
   readonly names: readonly string[];
@@ -42,6 +48,7 @@ export interface WorkflowJoinInfo {
   readonly type: string;
   /** The task that declared it. */
   readonly declaredBy: string;
+  /** Whether it still waits for events, or has run its task. */
   readonly status: "waiting" | "fired";
   /** The events not emitted yet (empty once fired). */
   readonly waitingFor: readonly string[];
@@ -51,19 +58,25 @@ export interface WorkflowJoinInfo {
 
 /** A run's state, as `inspectWorkflow` returns it. */
 export interface WorkflowRun {
+  /** The workflow's name. */
   readonly workflow: string;
+  /** The run's id. */
   readonly runId: string;
   /** `completed` once no task is scheduled or running and no join waits; `failed` once a task failed. */
   readonly status: RunStatus;
   /** Why the run failed. */
   readonly error: string | undefined;
+  /** When it was started. */
   readonly createdAt: Date;
+  /** When its state last changed. */
   readonly updatedAt: Date;
+  /** When it completed or failed. */
   readonly finishedAt: Date | undefined;
   /** The tasks, by id. */
   readonly tasks: readonly WorkflowTaskInfo[];
   /** The events emitted, in the order they were emitted. */
   readonly events: readonly WorkflowEventInfo[];
+  /** The joins declared, by id. */
   readonly joins: readonly WorkflowJoinInfo[];
 }
 

@@ -36,6 +36,7 @@ export interface WorkflowDescription {
 
 /** What `startWorkflow` did. */
 export interface StartedWorkflow {
+  /** The run's id: the one given, or a generated UUID. */
   readonly runId: string;
   /** A run with this id existed already: nothing new was started. */
   readonly duplicate: boolean;

@@ -111,7 +111,9 @@ describe("windshift get", () => {
     expect(raw.stdout).toMatch(/^data \(base64\)\n {2}\S+$/m);
 
     expect(missing).toMatchObject({ code: 1, stdout: "" });
-    expect(missing.stderr).toMatch(/^windshift: .*no event 9\n$/);
+    expect(missing.stderr).toMatch(
+      /^windshift: stream "\w+" has no event 9 \(never stored, deleted, or removed by a limit\)\n$/,
+    );
   });
 });
 

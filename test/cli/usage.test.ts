@@ -47,7 +47,7 @@ describe("windshift: help, version and exit codes", () => {
     const result = await env.cli(["consumers", uniqueName("missing")]);
     expect(result.code).toBe(1);
     expect(result.stdout).toBe("");
-    expect(result.stderr).toMatch(/^windshift: .*stream not found\n$/);
+    expect(result.stderr).toMatch(/^windshift: stream "missing_\w+" not found: create it with ensureStream\(.*\)\n$/);
   });
 
   it("says which server it cannot reach, without the credentials", async () => {

@@ -103,7 +103,9 @@ describeEngines("topology: plan and apply", (env) => {
     expect(await message({ streams: [ok, { name: "b", subjects: ["b.>"], maxAgeMs: -1 }] })).toBe(
       "streams[1].maxAgeMs: -1 is not a whole number of milliseconds between 0 and 9000000000000",
     );
-    expect(await message({ streams: [{ ...ok, maxAge: 1 }] })).toBe("streams[0].maxAge: is not a known option");
+    expect(await message({ streams: [{ ...ok, maxAge: 1 }] })).toBe(
+      "streams[0].maxAge: is not a known option; did you mean maxAgeMs?",
+    );
     expect(await message({ streams: [{ subjects: ["a.>"] }] })).toBe("streams[0].name: is required");
     expect(await message({ streams: [{ name: "bad name", subjects: ["a.>"] }] })).toContain(
       'streams[0].name: "bad name" is not a valid name',

@@ -98,7 +98,7 @@ describe("toNatsStreamConfig", () => {
     ["defaults", resolveStreamConfig("s", { subjects: ["s"] })],
     [
       "every limit",
-      resolveStreamConfig("s", { subjects: ["s"], maxAgeMs: 1, maxEvents: 1, maxBytes: 1, maxEventSize: 1 }),
+      resolveStreamConfig("s", { subjects: ["s"], maxAgeMs: 100, maxEvents: 1, maxBytes: 1, maxEventSize: 1 }),
     ],
     ["sources", resolveStreamConfig("s", { sources: [{ stream: "a", from: { id: 2 }, subjects: ["x"] }] })],
   ])("leaves no managed field undefined (%s)", (_, config) => {
@@ -174,7 +174,7 @@ describe("fromNatsStreamConfig", () => {
         discardNewPerSubject: true,
         storage: "memory",
         replicas: 5,
-        deduplicationWindowMs: 1,
+        deduplicationWindowMs: 100,
       }),
       V2_9,
     ],

@@ -1,5 +1,6 @@
 import { PermissionViolationError } from "@nats-io/nats-core";
 import { describe, expect, it } from "vitest";
+import { wrongSequence } from "../../src/engines/errors.js";
 import { Denials } from "../../src/engines/jetstream/denials.js";
 import {
   apiError,
@@ -9,6 +10,7 @@ import {
   isStreamNotFound,
   isTimeout,
   jsErrorCode,
+  parseLastSequence,
   permissionViolation,
   toWindshiftError,
 } from "../../src/engines/jetstream/errors.js";
@@ -247,5 +249,120 @@ describe("permission violations", () => {
       ["warn", "billing"],
       ["warn", "shipping"],
     ]);
+  });
+});
+
+describe("parseLastSequence", () => {
+  it.each<[string, number | undefined]>([
+    ["wrong last sequence: 3", 3],
+    ["wrong last sequence: 0", 0],
+    ["Wrong Last Sequence: 1234567", 1234567],
+    ["wrong last sequence 42", 42],
+    ["wrong last sequence: expected 5", 5],
+    ["wrong last sequence", undefined],
+    ["wrong last sequence: none", undefined],
+    ["wrong last msg ID: x", undefined],
+    ["", undefined],
+    ["wrong last sequence: 99999999999999999999", undefined],
+  ])("reads %j as %s", (text, expected) => {
+    expect(parseLastSequence(text)).toBe(expected);
+  });
+});
+
+describe("a missing thing the call was about", () => {
+  const noStream = { err_code: 10059, description: "stream not found" };
+  const noConsumer = { err_code: 10014, description: "consumer not found" };
+
+  it("names the consumer, its stream and the call that creates it", () => {
+    const mapped = apiError("consumer", noConsumer, { stream: "orders", consumer: "billing" });
+    expect(mapped).toEqual(
+      windshiftError("NOT_FOUND", {
+        message:
+          'consumer "billing" of stream "orders" not found: create it with ensureConsumer("orders", { name: "billing" })',
+      }),
+    );
+    expect(mapped.details).toEqual({ stream: "orders", consumer: "billing", jsErrorCode: 10014 });
+  });
+
+  it("names a missing stream and both calls to make", () => {
+    const mapped = toWindshiftError(natsError("StreamNotFoundError", "stream not found", { code: 10059 }), "x", {
+      stream: "orders",
+      consumer: "billing",
+    });
+    expect(mapped.message).toBe(
+      'stream "orders" not found: create it with ensureStream("orders", { subjects: [...] }), then its consumer with ensureConsumer("orders", { name: "billing" })',
+    );
+    expect(mapped.details).toEqual({ stream: "orders", consumer: "billing", jsErrorCode: 10059 });
+  });
+
+  it("points a delete at the list instead of at creating it", () => {
+    expect(apiError("x", noStream, { stream: "orders", deleting: true }).message).toBe(
+      'stream "orders" not found; listStreams() lists those there are',
+    );
+    expect(apiError("x", noConsumer, { stream: "orders", consumer: "c", deleting: true }).message).toBe(
+      'consumer "c" of stream "orders" not found; listConsumers("orders") lists those there are',
+    );
+  });
+
+  it("names a missing event", () => {
+    const mapped = apiError(
+      "x",
+      { err_code: 10037, description: "no message found" },
+      { stream: "s", event: { id: 4 } },
+    );
+    expect(mapped.message).toBe('stream "s" has no event 4 (never stored, deleted, or removed by a limit)');
+  });
+
+  it("keeps the server's text when the code is not about the target", () => {
+    expect(apiError("x", noConsumer, { stream: "orders" }).message).toBe("x: consumer not found");
+  });
+
+  it("truncates a long name", () => {
+    const long = "n".repeat(200);
+    expect(apiError("x", noStream, { stream: long }).message).toMatch(
+      /^stream "n{77}\.\.\." \(200 characters\) not found/,
+    );
+  });
+});
+
+describe("wrongSequence", () => {
+  const check = (expectedLastId: number | undefined, expectedLastSubjectId: number | undefined) => ({
+    subject: "orders.created",
+    stream: "orders",
+    expectedLastId,
+    expectedLastSubjectId,
+  });
+
+  it("names the stream's check, both ids and the id to publish with", () => {
+    const err = wrongSequence(check(1, undefined), 2);
+    expect(err.message).toBe(
+      'publish to "orders.created": expectedLastId 1, but the last id in stream "orders" is 2: another event was stored first; read it, then publish with expectedLastId 2',
+    );
+    expect(err.details).toEqual({
+      subject: "orders.created",
+      stream: "orders",
+      expected: 1,
+      actual: 2,
+      option: "expectedLastId",
+    });
+  });
+
+  it("says 'the stream' when the server named none", () => {
+    expect(wrongSequence({ ...check(4, undefined), stream: undefined }, 2).message).toBe(
+      'publish to "orders.created": expectedLastId 4, but the last id in the stream is 2; publish with expectedLastId 2',
+    );
+  });
+
+  it.each<[string, number | undefined, number | undefined, number, string | undefined]>([
+    ["only the subject's check", undefined, 3, 5, "expectedLastSubjectId"],
+    ["both, the subject's last id equal to its expectation: the stream's failed", 9, 3, 3, "expectedLastId"],
+    ["both, an id below the subject's expectation: the subject's failed", 9, 3, 1, "expectedLastSubjectId"],
+    ["both, an id above the subject's expectation: either", 9, 3, 7, undefined],
+  ])("tells which check failed: %s", (_, lastId, lastSubjectId, actual, option) => {
+    const err = wrongSequence(check(lastId, lastSubjectId), actual);
+    expect(err.code).toBe("WRONG_SEQUENCE");
+    expect(err.details.option).toBe(option);
+    expect(err.details.actual).toBe(actual);
+    if (option === undefined) expect(err.message).toContain("the last id (of the stream or on the subject) is 7");
   });
 });

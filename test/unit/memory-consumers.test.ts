@@ -61,8 +61,10 @@ describe("memory engine: consumer start positions and filters", () => {
   it("refuses a filter outside the stream's subjects, unless the stream has sources", async () => {
     const { engine } = setup();
     await engine.ensureStream(streamConfig("s", { subjects: ["s.*"] }), undefined);
-    const err = await failure(engine.ensureConsumer("s", consumerConfig({ subjects: ["t.x"] }), undefined));
+    const err = await failure(engine.ensureConsumer("s", consumerConfig({ subjects: ["s.a", "t.x"] }), undefined));
     expect(err.code).toBe("SERVER");
+    expect(err.message).toMatch(/^consumer filter "t\.x" is not within stream "s"'s subjects \("s\.\*"\): /);
+    expect(err.details).toEqual({ stream: "s", subject: "t.x", streamSubjects: ["s.*"] });
     // A wider wildcard that still matches the stream's subjects is allowed, as by the server.
     await engine.ensureConsumer("s", consumerConfig({ subjects: ["s.>"] }), undefined);
     const sources = [{ stream: "s", from: { kind: "start" } as const, subjects: [] }];
@@ -76,11 +78,14 @@ describe("memory engine: durable and ephemeral consumers", () => {
     const { engine } = setup();
     const noStream = await failure(engine.ensureConsumer("nope", consumerConfig(), undefined));
     expect(noStream.code).toBe("NOT_FOUND");
-    expect(noStream.message).toBe("stream not found");
+    expect(noStream.message).toBe('stream "nope" not found: create it with ensureStream("nope", { subjects: [...] })');
     await engine.ensureStream(streamConfig("s"), undefined);
     const noConsumer = await failure(engine.consumerState("s", "nope", undefined));
     expect(noConsumer.code).toBe("NOT_FOUND");
-    expect(noConsumer.message).toBe("consumer not found");
+    expect(noConsumer.message).toBe(
+      'consumer "nope" of stream "s" not found: create it with ensureConsumer("s", { name: "nope" })',
+    );
+    expect(noConsumer.details).toEqual({ stream: "s", consumer: "nope" });
     const sink = subscribe(engine, "s", "nope");
     await until(() => sink.failure !== undefined);
     expect(sink.failure?.code).toBe("NOT_FOUND");

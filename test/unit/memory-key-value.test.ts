@@ -32,7 +32,10 @@ describe("memory engine: key-value", () => {
     expect(await kv.put("a", bytes("1"), { expectedRevision: 0 })).toBe(1);
     const create = await failure(kv.put("a", bytes("x"), { expectedRevision: 0 }));
     expect(create.code).toBe("WRONG_SEQUENCE");
-    expect(create.message).toContain("wrong last sequence: 1");
+    expect(create.message).toBe(
+      'key "a" of bucket "bucket": expectedRevision 0, but its revision is 1: it was written since; read it again, then write with its revision',
+    );
+    expect(create.details).toEqual({ bucket: "bucket", key: "a", expected: 0, actual: 1 });
     expect((await failure(kv.put("a", bytes("x"), { expectedRevision: 7 }))).code).toBe("WRONG_SEQUENCE");
     expect(await kv.put("a", bytes("2"), { expectedRevision: 1 })).toBe(2);
     expect((await kv.get("a"))?.value).toEqual(bytes("2"));
@@ -72,7 +75,9 @@ describe("memory engine: key-value", () => {
 
   it("opens only an existing bucket in open mode, and takes new settings in ensure mode", async () => {
     const { engine, kv, clock } = await setup(1_000);
-    expect((await failure(engine.keyValue("missing", { mode: "open" }, undefined))).message).toBe("bucket not found");
+    expect((await failure(engine.keyValue("missing", { mode: "open" }, undefined))).message).toBe(
+      'key-value bucket "missing" not found: it is created by what uses it (idempotent(), ensureWorkflow())',
+    );
     await kv.put("a", bytes("1"));
     const opened = await engine.keyValue("bucket", { mode: "open" }, undefined);
     expect((await opened.get("a"))?.revision).toBe(1);

@@ -135,7 +135,9 @@ describe("memory engine: consumers listed and deleted", () => {
     expect((await contents(engine, "s")).consumers).toBe(2);
     const [a] = await engine.listConsumers("s", undefined);
     expect(a).toEqual(await engine.consumerState("s", "a", undefined));
-    expect((await failure(engine.listConsumers("nope", undefined))).message).toBe("stream not found");
+    expect((await failure(engine.listConsumers("nope", undefined))).message).toBe(
+      'stream "nope" not found: create it with ensureStream("nope", { subjects: [...] })',
+    );
   });
 
   it("counts unsettled events delivered more than once, and the last id delivered", async () => {
@@ -173,10 +175,17 @@ describe("memory engine: consumers listed and deleted", () => {
     await engine.deleteConsumer("s", "c", undefined);
     await until(() => sink.failure !== undefined);
     expect(sink.failure?.code).toBe("NOT_FOUND");
-    expect(sink.failure?.message).toBe("consumer not found");
+    expect(sink.failure?.message).toBe(
+      'consumer "c" of stream "s" no longer exists (deleted, or inactive past its inactiveThresholdMs); no more events come from it (onConsumerDeleted: "recreate" creates it again)',
+    );
+    expect(sink.failure?.details).toEqual({ stream: "s", consumer: "c" });
     expect((await failure(engine.consumerState("s", "c", undefined))).code).toBe("NOT_FOUND");
-    expect((await failure(engine.deleteConsumer("s", "c", undefined))).message).toBe("consumer not found");
-    expect((await failure(engine.deleteConsumer("nope", "c", undefined))).message).toBe("stream not found");
+    expect((await failure(engine.deleteConsumer("s", "c", undefined))).message).toBe(
+      'consumer "c" of stream "s" not found; listConsumers("s") lists those there are',
+    );
+    expect((await failure(engine.deleteConsumer("nope", "c", undefined))).message).toBe(
+      'stream "nope" not found; listStreams() lists those there are',
+    );
     // Where a subscription with onConsumerDeleted "recreate" resumes it.
     const again = await engine.ensureConsumer("s", consumerConfig({ from: { kind: "id", id: 2 } }), undefined);
     expect(again.created).toBe(true);
@@ -195,11 +204,15 @@ describe("memory engine: deleting a stream", () => {
     await engine.deleteStream("s", undefined);
     await until(() => sink.failure !== undefined);
     expect(sink.failure?.code).toBe("NOT_FOUND");
-    expect((await failure(engine.streamState("s", undefined))).message).toBe("stream not found");
+    expect((await failure(engine.streamState("s", undefined))).message).toBe(
+      'stream "s" not found: create it with ensureStream("s", { subjects: [...] })',
+    );
     expect((await failure(append(engine, "s.a"))).code).toBe("UNBOUND_SUBJECT");
     expect(await engine.streamsCapturing("s.a", undefined)).toEqual([]);
     expect(await engine.listStreams(undefined)).toEqual([]);
-    expect((await failure(engine.deleteStream("s", undefined))).message).toBe("stream not found");
+    expect((await failure(engine.deleteStream("s", undefined))).message).toBe(
+      'stream "s" not found; listStreams() lists those there are',
+    );
     await engine.ensureStream(streamConfig("s"), undefined);
     expect(await append(engine, "s.a")).toBe(1);
     expect((await engine.streamState("s", undefined)).contents).toMatchObject({ events: 1, consumers: 0 });
@@ -244,7 +257,9 @@ describe("memory engine: purging a stream", () => {
     expect(await contents(engine, "s")).toMatchObject({ events: 0, bytes: 0, firstId: 4, lastId: 3, subjects: 0 });
     expect(await engine.purgeStream("s", purgeOf(), undefined)).toBe(0);
     expect(await append(engine, "s.a")).toBe(4);
-    expect((await failure(engine.purgeStream("nope", purgeOf(), undefined))).message).toBe("stream not found");
+    expect((await failure(engine.purgeStream("nope", purgeOf(), undefined))).message).toMatch(
+      /^stream "nope" not found: /,
+    );
   });
 
   it("removes only the events on a subject, wildcards allowed", async () => {
@@ -370,9 +385,15 @@ describe("memory engine: single events", () => {
     expect((await readAll(engine, "s")).map((e) => e.time)).toEqual([START, START + 1_000]);
     await engine.deleteEvent("s", 1, undefined);
     const gone = await failure(engine.getEvent("s", { id: 1 }, undefined));
-    expect([gone.code, gone.message, gone.details]).toEqual(["NOT_FOUND", "event not found", { stream: "s", id: 1 }]);
+    expect([gone.code, gone.message, gone.details]).toEqual([
+      "NOT_FOUND",
+      'stream "s" has no event 1 (never stored, deleted, or removed by a limit)',
+      { stream: "s", id: 1 },
+    ]);
     expect((await failure(engine.getEvent("s", { id: 3 }, undefined))).code).toBe("NOT_FOUND");
-    expect((await failure(engine.getEvent("nope", { id: 1 }, undefined))).message).toBe("stream not found");
+    expect((await failure(engine.getEvent("nope", { id: 1 }, undefined))).message).toMatch(
+      /^stream "nope" not found: /,
+    );
   });
 
   it("reads the last event on a subject", async () => {

@@ -72,7 +72,9 @@ describe("memory engine: streams", () => {
     await engine.ensureStream(streamConfig("a"), undefined);
     const err = await failure(engine.append(outgoing("nowhere.x"), APPEND));
     expect(err.code).toBe("UNBOUND_SUBJECT");
-    expect(err.message).toBe('no stream captures subject "nowhere.x"');
+    expect(err.message).toBe(
+      'no stream captures subject "nowhere.x": add it (or a wildcard such as "nowhere.>") to a stream\'s subjects with ensureStream',
+    );
     expect(err.details).toEqual({ subject: "nowhere.x" });
   });
 
@@ -133,12 +135,23 @@ describe("memory engine: expected ids", () => {
 
     const subject = await failure(engine.append(outgoing("a.x", { expectedLastSubjectId: 1 }), APPEND));
     expect(subject.code).toBe("WRONG_SEQUENCE");
-    expect(subject.message).toBe('publish to "a.x": wrong last sequence: 3');
-    expect(subject.details).toEqual({ subject: "a.x" });
+    expect(subject.message).toBe(
+      'publish to "a.x": expectedLastSubjectId 1, but the last id on "a.x" is 3: another event was stored first; read it, then publish with expectedLastSubjectId 3',
+    );
+    expect(subject.details).toEqual({
+      subject: "a.x",
+      stream: "a",
+      expected: 1,
+      actual: 3,
+      option: "expectedLastSubjectId",
+    });
 
     const stream = await failure(engine.append(outgoing("a.x", { expectedLastId: 2 }), APPEND));
     expect(stream.code).toBe("WRONG_SEQUENCE");
-    expect(stream.message).toContain("wrong last sequence: 3");
+    expect(stream.message).toBe(
+      'publish to "a.x": expectedLastId 2, but the last id in stream "a" is 3: another event was stored first; read it, then publish with expectedLastId 3',
+    );
+    expect(stream.details).toMatchObject({ expected: 2, actual: 3, option: "expectedLastId" });
     expect(await ids(engine, "a")).toEqual([1, 2, 3]);
   });
 

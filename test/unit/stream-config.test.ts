@@ -119,6 +119,13 @@ describe("resolveStreamConfig", () => {
     ["replicas 0", "s", { subjects: ["s"], replicas: 0 }, "replicas"],
     ["replicas 6", "s", { subjects: ["s"], replicas: 6 }, "replicas"],
     ["a deduplication window of 0", "s", { subjects: ["s"], deduplicationWindowMs: 0 }, "deduplicationWindowMs"],
+    ["a maxAgeMs below the server's 100 ms", "s", { subjects: ["s"], maxAgeMs: 99 }, "maxAgeMs"],
+    [
+      "a deduplication window below the server's 100 ms",
+      "s",
+      { subjects: ["s"], deduplicationWindowMs: 99 },
+      "deduplicationWindowMs",
+    ],
     [
       "a deduplication window longer than maxAgeMs",
       "s",

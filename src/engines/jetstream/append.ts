@@ -3,7 +3,8 @@ import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import { Headers } from "../../wire.js";
 import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
-import { apiError, type Denial, permissionDenied, toWindshiftError } from "./errors.js";
+import { limitRefused, unboundSubject, wrongSequence } from "../errors.js";
+import { apiError, type Denial, JsErrorCode, parseLastSequence, permissionDenied, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 import { atLeast, serverVersion } from "./server-version.js";
 
@@ -40,7 +41,7 @@ export async function append(ctx: AppendContext, event: OutgoingEvent, options: 
     if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(ctx, err);
     throw toWindshiftError(err, `publish to "${subject}"`);
   }
-  return parseAck(reply, subject);
+  return parseAck(reply, event);
 }
 
 function toMsgHeaders(event: OutgoingEvent): MsgHdrs {
@@ -77,7 +78,8 @@ async function whyUnanswered(ctx: AppendContext, unbound: WindshiftError): Promi
   );
 }
 
-function parseAck(reply: Msg, subject: string): Appended {
+function parseAck(reply: Msg, event: OutgoingEvent): Appended {
+  const { subject } = event;
   let ack: PubAckJson;
   try {
     ack = reply.json<PubAckJson>();
@@ -86,14 +88,41 @@ function parseAck(reply: Msg, subject: string): Appended {
       cause: err,
     });
   }
-  if (ack.error !== undefined) {
-    const error = apiError(`publish to "${subject}"`, ack.error);
-    throw new WindshiftError(error.code, error.message, { details: { subject, ...error.details } });
-  }
+  if (ack.error !== undefined) throw refusal(event, ack.error, ack.stream);
   if (typeof ack.stream !== "string" || typeof ack.seq !== "number") {
     throw new WindshiftError(ErrorCode.Server, `publish to "${subject}": the reply is not a stream ack`);
   }
   return { id: ack.seq, stream: ack.stream, duplicate: ack.duplicate === true };
+}
+
+/**
+ * The stream's refusal of an event, worded as the memory engine words it: a
+ * failed expected-id check names both ids (the server's text carries the
+ * actual one; when it cannot be read, the text is kept), a limit names
+ * itself and the fix.
+ */
+function refusal(
+  event: OutgoingEvent,
+  error: NonNullable<PubAckJson["error"]>,
+  stream: string | undefined,
+): WindshiftError {
+  const { subject } = event;
+  const code = error.err_code;
+  const description = error.description ?? "";
+  const extra = { details: { jsErrorCode: code } };
+  const named = typeof stream === "string" && stream !== "" ? stream : undefined;
+  if (code === JsErrorCode.WrongLastSequence) {
+    const actual = parseLastSequence(description);
+    if (actual !== undefined) {
+      const { expectedLastId, expectedLastSubjectId } = event;
+      return wrongSequence({ subject, stream: named, expectedLastId, expectedLastSubjectId }, actual, extra);
+    }
+  }
+  if ((code === JsErrorCode.StreamLimit || code === JsErrorCode.MessageTooLarge) && description !== "") {
+    return limitRefused(subject, named, description, extra);
+  }
+  const mapped = apiError(`publish to "${subject}"`, error);
+  return new WindshiftError(mapped.code, mapped.message, { details: { subject, ...mapped.details } });
 }
 
 /** How a publish's transport failures are described (one object per publish, not four closures). */
@@ -103,10 +132,7 @@ class PublishFailures implements RequestFailures {
     this.#subject = subject;
   }
   noResponders(): WindshiftError {
-    const subject = this.#subject;
-    return new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${subject}"`, {
-      details: { subject },
-    });
+    return unboundSubject(this.#subject);
   }
   timeout(): WindshiftError {
     const subject = this.#subject;

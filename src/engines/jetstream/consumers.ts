@@ -9,7 +9,8 @@ import {
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../internal/logger.js";
 import type { ConsumerConfig, ConsumerState, Ensured, Position } from "../engine.js";
-import { isConsumerNotFound } from "./errors.js";
+import { filterOutside, filterRefused } from "../errors.js";
+import { isConsumerNotFound, JsErrorCode, jsErrorCode } from "./errors.js";
 import { requireServer } from "./server-version.js";
 import { toMs, toNanos } from "./streams.js";
 
@@ -133,12 +134,27 @@ export async function ensureConsumer(
     }
   }
   let info: ConsumerInfo;
-  if (existing === undefined || name === undefined) {
-    logger.info("creating consumer", { stream, consumer: name ?? "(ephemeral)" });
-    info = await jsm.consumers.add(stream, wanted);
-  } else {
-    logger.debug("updating consumer", { stream, consumer: name });
-    info = await jsm.consumers.update(stream, name, updatable(wanted));
+  try {
+    if (existing === undefined || name === undefined) {
+      logger.info("creating consumer", { stream, consumer: name ?? "(ephemeral)" });
+      info = await jsm.consumers.add(stream, wanted);
+    } else {
+      logger.debug("updating consumer", { stream, consumer: name });
+      info = await jsm.consumers.update(stream, name, updatable(wanted));
+    }
+  } catch (err) {
+    if (jsErrorCode(err) !== JsErrorCode.ConsumerFilterNotSubset) throw err;
+    // The server names neither the filter nor the subjects: look them up.
+    const subjects = await jsm.streams.info(stream).then(
+      (i) => i.config.subjects ?? [],
+      () => undefined,
+    );
+    const filter = subjects === undefined ? undefined : filterOutside(config.subjects, subjects);
+    const only = config.subjects.length === 1 ? config.subjects[0] : undefined;
+    throw filterRefused(stream, filter ?? only, subjects, {
+      cause: err,
+      details: { jsErrorCode: JsErrorCode.ConsumerFilterNotSubset },
+    });
   }
   return { name: info.name, config: fromNatsConsumerConfig(info.config), created: existing === undefined };
 }

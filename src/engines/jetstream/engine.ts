@@ -8,7 +8,7 @@ import { append } from "./append.js";
 import { ensureConsumer, toConsumerState } from "./consumers.js";
 import { Settlements } from "./delivery.js";
 import { Denials } from "./denials.js";
-import { apiError, isConsumerNotFound, toWindshiftError } from "./errors.js";
+import { apiError, isConsumerNotFound, type Target, toWindshiftError } from "./errors.js";
 import { openKeyValue } from "./key-value.js";
 import { getEvent, listConsumers, listStreams, purgeStream, toStreamState } from "./operations.js";
 import { Puller } from "./puller.js";
@@ -78,17 +78,21 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     }
   };
   const appendContext = { nc, logger, requester, streamsCapturing };
-  /** One management call: aborted by `signal`, its failures mapped (`what` says what it was). */
+  /**
+   * One management call: aborted by `signal`, its failures mapped (`what`
+   * says what it was; a missing stream or consumer of `target` is named).
+   */
   const call = async <T>(
     signal: AbortSignal | undefined,
     what: string,
     work: (m: JetStreamManager) => Promise<T>,
+    target?: Target,
   ): Promise<T> => {
     throwIfAborted(signal);
     try {
       return await raceAbort(jsm().then(work), signal);
     } catch (err) {
-      throw toWindshiftError(err, what);
+      throw toWindshiftError(err, what, target);
     }
   };
 
@@ -113,7 +117,9 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
     },
     maxPayload: () => nc.info?.max_payload,
     ensureStream: (config, signal) =>
-      call(signal, `ensureStream("${config.name}")`, (m) => ensureStream(m, nc, logger, config)),
+      call(signal, `ensureStream("${config.name}")`, (m) =>
+        ensureStream(m, nc, logger, config, (subject) => streamsCapturing(subject, 1_000)),
+      ),
     async streamsCapturing(subject, signal) {
       throwIfAborted(signal);
       try {
@@ -123,30 +129,49 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
       }
     },
     ensureConsumer: (stream, config, signal) =>
-      call(signal, `ensureConsumer("${stream}"${config.name === undefined ? "" : `, "${config.name}"`})`, (m) =>
-        ensureConsumer(m, nc, logger, stream, config),
+      call(
+        signal,
+        `ensureConsumer("${stream}"${config.name === undefined ? "" : `, "${config.name}"`})`,
+        (m) => ensureConsumer(m, nc, logger, stream, config),
+        { stream },
       ),
     consumerState: (stream, consumer, signal) =>
-      call(signal, `consumer "${stream}"/"${consumer}"`, async (m) =>
-        toConsumerState(await m.consumers.info(stream, consumer)),
+      call(
+        signal,
+        `consumer "${stream}"/"${consumer}"`,
+        async (m) => toConsumerState(await m.consumers.info(stream, consumer)),
+        { stream, consumer },
       ),
     listConsumers: (stream, signal) =>
-      call(signal, `listing the consumers of stream "${stream}"`, (m) => listConsumers(m, stream)),
+      call(signal, `listing the consumers of stream "${stream}"`, (m) => listConsumers(m, stream), { stream }),
     deleteConsumer: (stream, consumer, signal) =>
-      call(signal, `deleting consumer "${stream}"/"${consumer}"`, async (m) => {
-        await m.consumers.delete(stream, consumer);
-      }),
+      call(
+        signal,
+        `deleting consumer "${stream}"/"${consumer}"`,
+        async (m) => {
+          await m.consumers.delete(stream, consumer);
+        },
+        { stream, consumer, deleting: true },
+      ),
     streamState: (stream, signal) =>
-      call(signal, `stream "${stream}"`, async (m) => toStreamState(await m.streams.info(stream))),
+      call(signal, `stream "${stream}"`, async (m) => toStreamState(await m.streams.info(stream)), { stream }),
     listStreams: (signal) => call(signal, "listing streams", listStreams),
     deleteStream: (stream, signal) =>
-      call(signal, `deleting stream "${stream}"`, async (m) => {
-        await m.streams.delete(stream);
-      }),
+      call(
+        signal,
+        `deleting stream "${stream}"`,
+        async (m) => {
+          await m.streams.delete(stream);
+        },
+        { stream, deleting: true },
+      ),
     purgeStream: (stream, purge, signal) =>
-      call(signal, `purging stream "${stream}"`, (m) => purgeStream(m, stream, purge)),
+      call(signal, `purging stream "${stream}"`, (m) => purgeStream(m, stream, purge), { stream }),
     getEvent: (stream, which, signal) =>
-      call(signal, `reading an event of stream "${stream}"`, (m) => getEvent(m, stream, which)),
+      call(signal, `reading an event of stream "${stream}"`, (m) => getEvent(m, stream, which), {
+        stream,
+        event: which,
+      }),
     append: (event, appendOptions) => append(appendContext, event, appendOptions),
     consume(stream: string, consumer: string, sink: FeedSink, feedOptions) {
       const puller = new Puller(
@@ -169,9 +194,14 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
       };
     },
     deleteEvent: (stream, id, signal) =>
-      call(signal, `deleting event ${id} of stream "${stream}"`, async (m) => {
-        await m.streams.deleteMessage(stream, id, false);
-      }),
+      call(
+        signal,
+        `deleting event ${id} of stream "${stream}"`,
+        async (m) => {
+          await m.streams.deleteMessage(stream, id, false);
+        },
+        { stream, event: { id }, deleting: true },
+      ),
     async keyValue(bucket, how, signal) {
       throwIfAborted(signal);
       return raceAbort(

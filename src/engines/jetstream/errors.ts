@@ -8,6 +8,7 @@
  */
 
 import { ErrorCode, isWindshiftError, WindshiftError } from "../../errors.js";
+import { consumerNotFound, type EventWanted, eventNotFound, streamNotFound } from "../errors.js";
 
 /** JetStream API error codes (`err_code`) windshift reacts to. */
 export const JsErrorCode = {
@@ -15,7 +16,65 @@ export const JsErrorCode = {
   ConsumerNotFound: 10014,
   NoMessageFound: 10037,
   WrongLastSequence: 10071,
+  /** A stream config the server refuses (`max age needs to be >= 100ms`, a storage change, …). */
+  InvalidStreamConfig: 10052,
+  /** A consumer filter outside the stream's subjects. */
+  ConsumerFilterNotSubset: 10093,
+  /** Subjects that overlap another stream's. */
+  SubjectsOverlap: 10065,
+  /** `replicas > 1` on a server that is not clustered. */
+  ReplicasNotSupported: 10074,
+  /** A stream limit with discard policy new, refusing an event. */
+  StreamLimit: 10077,
+  /** An event larger than the stream's max message size. */
+  MessageTooLarge: 10054,
 } as const;
+
+/**
+ * What a management call was about, so that a `NOT_FOUND` can name the
+ * missing thing and the call that creates it instead of the server's bare
+ * "consumer not found".
+ */
+export interface Target {
+  readonly stream: string;
+  /** The consumer the call was about. */
+  readonly consumer?: string;
+  /** The event the call was about. */
+  readonly event?: EventWanted;
+  /** The call deletes the thing: creating it is no fix. */
+  readonly deleting?: boolean;
+}
+
+/**
+ * The last sequence in the server's `wrong last sequence: 3`; `undefined`
+ * when the text says no such thing (another server version's wording).
+ */
+export function parseLastSequence(description: string): number | undefined {
+  const m = /\blast sequence\b\D{0,20}?(\d+)/i.exec(description);
+  if (m === null) return undefined;
+  const value = Number(m[1]);
+  return Number.isSafeInteger(value) ? value : undefined;
+}
+
+/**
+ * The `NOT_FOUND` of `target` for a not-found `code`, naming the missing
+ * stream or consumer (or event) and the fix; `undefined` when the code is
+ * not about the target.
+ */
+function missing(
+  code: number | undefined,
+  target: Target | undefined,
+  extra: { cause?: unknown; details: Record<string, unknown> },
+): WindshiftError | undefined {
+  if (target === undefined) return undefined;
+  const { stream, consumer, event, deleting = false } = target;
+  if (code === JsErrorCode.StreamNotFound) return streamNotFound(stream, { consumer, deleting }, extra);
+  if (code === JsErrorCode.ConsumerNotFound && consumer !== undefined) {
+    return consumerNotFound(stream, consumer, { deleting }, extra);
+  }
+  if (code === JsErrorCode.NoMessageFound && event !== undefined) return eventNotFound(stream, event, extra);
+  return undefined;
+}
 
 /** Whether a request failed because nobody listens on the subject. */
 export function isNoResponders(err: unknown): boolean {
@@ -93,9 +152,10 @@ export function permissionDenied(what: string, denial: Denial, cause?: unknown, 
 
 /**
  * Turns whatever a nats.js call threw into a {@link WindshiftError}, saying
- * `what` was being done. Windshift errors pass through unchanged.
+ * `what` was being done; a missing stream or consumer of `target` is named,
+ * with the call that creates it. Windshift errors pass through unchanged.
  */
-export function toWindshiftError(err: unknown, what: string): WindshiftError {
+export function toWindshiftError(err: unknown, what: string, target?: Target): WindshiftError {
   if (isWindshiftError(err)) return err;
   const denial = permissionViolation(err);
   if (denial !== undefined) return permissionDenied(what, denial, err);
@@ -104,12 +164,19 @@ export function toWindshiftError(err: unknown, what: string): WindshiftError {
   if (isClosed(err)) return new WindshiftError(ErrorCode.Closed, `${what}: the connection is closed`, { cause: err });
   const code = jsErrorCode(err);
   if (code === JsErrorCode.WrongLastSequence) {
+    const actual = parseLastSequence(message);
     return new WindshiftError(ErrorCode.WrongSequence, `${what}: ${message}`, {
       cause: err,
-      details: { jsErrorCode: code },
+      details: actual === undefined ? { jsErrorCode: code } : { jsErrorCode: code, actual },
     });
   }
   if (isConsumerNotFound(err) || code === JsErrorCode.NoMessageFound) {
+    const named = missing(
+      code ?? (err instanceof Error && err.name === "StreamNotFoundError" ? JsErrorCode.StreamNotFound : undefined),
+      target,
+      { cause: err, details: code === undefined ? {} : { jsErrorCode: code } },
+    );
+    if (named !== undefined) return named;
     return new WindshiftError(ErrorCode.NotFound, `${what}: ${message}`, {
       cause: err,
       details: { jsErrorCode: code },
@@ -124,13 +191,20 @@ export function toWindshiftError(err: unknown, what: string): WindshiftError {
   });
 }
 
-/** An API error answered by JetStream in a reply's `error` field, as a {@link WindshiftError}. */
+/**
+ * An API error answered by JetStream in a reply's `error` field, as a
+ * {@link WindshiftError}; a missing stream or consumer of `target` is named,
+ * with the call that creates it.
+ */
 export function apiError(
   what: string,
   error: { code?: number; err_code?: number; description?: string },
+  target?: Target,
 ): WindshiftError {
   const code = error.err_code;
   const description = error.description ?? "unknown error";
+  const named = missing(code, target, { details: code === undefined ? {} : { jsErrorCode: code } });
+  if (named !== undefined) return named;
   const notFound =
     code === JsErrorCode.StreamNotFound || code === JsErrorCode.ConsumerNotFound || code === JsErrorCode.NoMessageFound;
   return new WindshiftError(

@@ -17,6 +17,7 @@ import type {
   KeyValueWriteOptions,
   OutgoingEvent,
 } from "../engine.js";
+import { bucketNotFound, wrongRevision } from "../errors.js";
 import { apiError, isStreamNotFound, JsErrorCode, permissionDenied, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
 import { toNanos } from "./streams.js";
@@ -72,9 +73,7 @@ export async function openKeyValue(ctx: KeyValueContext, bucket: string, how: Ke
       throw err;
     });
     if (how.mode === "open") {
-      if (found === undefined) {
-        throw new WindshiftError(ErrorCode.NotFound, `key-value bucket "${bucket}" not found`, { details: { bucket } });
-      }
+      if (found === undefined) throw bucketNotFound(bucket);
     } else if (found === undefined) {
       await jsm.streams.add({
         ...bucketSettings(how.options),
@@ -149,12 +148,22 @@ export async function openKeyValue(ctx: KeyValueContext, bucket: string, how: Ke
     try {
       return (await append(expected)).id;
     } catch (err) {
+      if (expected === undefined || !isWindshiftError(err, ErrorCode.WrongSequence)) throw err;
       // "Absent" includes deleted: then the delete marker's revision is the one to expect.
-      if (expected !== 0 || !isWindshiftError(err, ErrorCode.WrongSequence)) throw err;
-      const marker = await last(key, options?.signal);
-      if (marker === undefined || !marker.deleted) throw err;
-      return (await append(marker.seq)).id;
+      const marker = expected === 0 ? await last(key, options?.signal) : undefined;
+      if (marker === undefined || !marker.deleted) throw inBucket(err, key, expected);
+      try {
+        return (await append(marker.seq)).id;
+      } catch (again) {
+        throw isWindshiftError(again, ErrorCode.WrongSequence) ? inBucket(again, key, expected) : again;
+      }
     }
+  };
+  /** A failed revision check, in the bucket's terms rather than its stream's (`$KV.<bucket>.<base64>` subjects). */
+  const inBucket = (err: WindshiftError, key: string, expected: number): WindshiftError => {
+    const actual = err.details.actual;
+    const mapped = wrongRevision(bucket, key, expected, typeof actual === "number" ? actual : undefined);
+    return new WindshiftError(mapped.code, mapped.message, { cause: err, details: mapped.details });
   };
   return {
     async get(key: string, signal?: AbortSignal): Promise<KeyValueEntry | undefined> {

@@ -6,9 +6,9 @@
  */
 
 import type { JetStreamManager, PurgeOpts, StoredMsg, StreamInfo } from "@nats-io/jetstream";
-import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { RawHeaders } from "../../internal/headers.js";
 import type { ConsumerState, PurgeOptions, StoredEvent, StreamState } from "../engine.js";
+import { eventNotFound } from "../errors.js";
 import { toConsumerState } from "./consumers.js";
 import { fromNatsStreamConfig } from "./streams.js";
 
@@ -75,12 +75,7 @@ export async function getEvent(
 ): Promise<StoredEvent> {
   const query = "id" in which ? { seq: which.id } : { last_by_subj: which.lastOn };
   const found = await jsm.streams.getMessage(stream, query);
-  if (found === null) {
-    const what = "id" in which ? `event ${which.id}` : `an event on "${which.lastOn}"`;
-    throw new WindshiftError(ErrorCode.NotFound, `stream "${stream}" has no ${what}`, {
-      details: { stream, ...("id" in which ? { id: which.id } : { subject: which.lastOn }) },
-    });
-  }
+  if (found === null) throw eventNotFound(stream, which);
   return storedEvent(found);
 }
 

@@ -2,6 +2,7 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from "@
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import type { Feed, FeedSink } from "../engine.js";
+import { consumerGone } from "../errors.js";
 import { deliveryFacts } from "./ack-subject.js";
 import { JetStreamDelivery, type Settlements } from "./delivery.js";
 import type { Denials } from "./denials.js";
@@ -197,11 +198,15 @@ export class Puller implements Feed {
         this.pull();
         return;
       case 409:
-        if (text.includes("consumer deleted") || text.includes("consumer is push based")) {
+        if (text.includes("consumer deleted")) {
+          this.#target.fail(consumerGone(this.#settings.stream, this.#settings.consumer));
+          return;
+        }
+        if (text.includes("consumer is push based")) {
           this.#target.fail(
             new WindshiftError(
-              text.includes("deleted") ? ErrorCode.NotFound : ErrorCode.Validation,
-              `consumer "${this.#settings.stream}"/"${this.#settings.consumer}": ${description}`,
+              ErrorCode.Validation,
+              `consumer "${this.#settings.consumer}" of stream "${this.#settings.stream}" is a push consumer (${description}): windshift reads pull consumers; create one with ensureConsumer`,
             ),
           );
           return;
@@ -255,14 +260,7 @@ export class Puller implements Feed {
       (exists) => {
         this.#checking = false;
         if (exists) this.pull();
-        else {
-          this.#target.fail(
-            new WindshiftError(
-              ErrorCode.NotFound,
-              `consumer "${this.#settings.stream}"/"${this.#settings.consumer}" no longer exists`,
-            ),
-          );
-        }
+        else this.#target.fail(consumerGone(this.#settings.stream, this.#settings.consumer));
       },
       () => {
         this.#checking = false; // unknown: try again at the next check

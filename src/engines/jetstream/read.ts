@@ -40,7 +40,7 @@ export async function* readStream(
     name = info.name;
     pending = info.num_pending;
   } catch (err) {
-    throw toWindshiftError(err, `reading stream "${stream}"`);
+    throw toWindshiftError(err, `reading stream "${stream}"`, { stream });
   }
   const next = `$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`;
   let denied: { denial: Denial; cause: Error } | undefined;
@@ -80,7 +80,7 @@ export async function* readStream(
       if (got === 0) break;
     }
   } catch (err) {
-    throw toWindshiftError(err, `reading stream "${stream}"`);
+    throw toWindshiftError(err, `reading stream "${stream}"`, { stream });
   } finally {
     unlisten();
     await jsm.consumers.delete(stream, name).catch(() => {});

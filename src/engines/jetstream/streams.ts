@@ -10,7 +10,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import type { Ensured, Position, SourceConfig, StreamConfig } from "../engine.js";
-import { isStreamNotFound } from "./errors.js";
+import { ownSubjectsOverlap, storageChange, subjectsOverlap } from "../errors.js";
+import { isStreamNotFound, JsErrorCode, jsErrorCode } from "./errors.js";
 import { requireServer } from "./server-version.js";
 
 /** Milliseconds to the nanoseconds JetStream stores durations in. */
@@ -95,12 +96,17 @@ function fromNatsSource(s: StreamSource): SourceConfig {
   return { stream: s.name, from, subjects };
 }
 
-/** Creates the stream, or updates it to exactly `config`. */
+/**
+ * Creates the stream, or updates it to exactly `config`. `capturing` names
+ * the streams whose subjects overlap a subject, to say which one a refused
+ * subject belongs to.
+ */
 export async function ensureStream(
   jsm: JetStreamManager,
   nc: NatsConnection,
   logger: Logger,
   config: StreamConfig,
+  capturing: (subject: string) => Promise<string[]>,
 ): Promise<Ensured<StreamConfig>> {
   const wanted = toNatsStreamConfig(nc, config);
   let existing: StreamInfo | undefined;
@@ -110,12 +116,16 @@ export async function ensureStream(
     if (!isStreamNotFound(err)) throw err;
   }
   let info: StreamInfo;
-  if (existing === undefined) {
-    logger.info("creating stream", { stream: config.name });
-    info = await jsm.streams.add(wanted);
-  } else {
-    logger.debug("updating stream", { stream: config.name });
-    info = await jsm.streams.update(config.name, wanted);
+  try {
+    if (existing === undefined) {
+      logger.info("creating stream", { stream: config.name });
+      info = await jsm.streams.add(wanted);
+    } else {
+      logger.debug("updating stream", { stream: config.name });
+      info = await jsm.streams.update(config.name, wanted);
+    }
+  } catch (err) {
+    throw await explainRefusal(err, config, existing, capturing);
   }
   if (config.discardNewPerSubject && !info.config.discard_new_per_subject) {
     throw new WindshiftError(
@@ -124,4 +134,44 @@ export async function ensureStream(
     );
   }
   return { config: fromNatsStreamConfig(info.config), created: existing === undefined };
+}
+
+/**
+ * The server's refusal of a stream config, explained where its text says
+ * too little: which subject overlaps which stream, the storage change, the
+ * replicas a single server cannot have. Other errors are returned as they are.
+ */
+async function explainRefusal(
+  err: unknown,
+  config: StreamConfig,
+  existing: StreamInfo | undefined,
+  capturing: (subject: string) => Promise<string[]>,
+): Promise<unknown> {
+  const code = jsErrorCode(err);
+  const extra = { cause: err, details: { jsErrorCode: code } };
+  const text = err instanceof Error ? err.message : "";
+  if (code === JsErrorCode.SubjectsOverlap) {
+    for (const subject of config.subjects) {
+      const other = await capturing(subject).then(
+        (names) => names.find((n) => n !== config.name),
+        () => undefined,
+      );
+      if (other !== undefined) return subjectsOverlap(config.name, subject, other, extra);
+    }
+    return subjectsOverlap(config.name, undefined, undefined, extra);
+  }
+  const own = code === JsErrorCode.InvalidStreamConfig ? /subject "([^"]+)" overlaps with "([^"]+)"/.exec(text) : null;
+  if (own !== null) return ownSubjectsOverlap(config.name, own[1] as string, own[2] as string, extra);
+  if (code === JsErrorCode.InvalidStreamConfig && /storage type/i.test(text) && existing !== undefined) {
+    const from = existing.config.storage === StorageType.Memory ? "memory" : "file";
+    return storageChange(config.name, from, config.storage, extra);
+  }
+  if (code === JsErrorCode.ReplicasNotSupported) {
+    return new WindshiftError(
+      ErrorCode.Server,
+      `ensureStream("${config.name}"): ${text}: replicas ${config.replicas} needs a clustered JetStream; use replicas: 1 on a single server`,
+      { cause: err, details: { jsErrorCode: code, stream: config.name, replicas: config.replicas } },
+    );
+  }
+  return err;
 }

@@ -8,8 +8,8 @@
 
 import { randomInt } from "node:crypto";
 import type { ConsumerConfig } from "../engine.js";
+import { consumerGone } from "../errors.js";
 import { type ConsumerHost, MemoryConsumer } from "./consumer.js";
-import { notFound } from "./failures.js";
 import type { MemoryStream } from "./stream.js";
 
 const NAME_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -77,7 +77,7 @@ export class ConsumerRegistry {
 
   #remove(consumer: MemoryConsumer): void {
     const stream = consumer.stream.name;
-    consumer.remove({ error: notFound("consumer", { stream, consumer: consumer.name }) });
+    consumer.remove({ error: consumerGone(stream, consumer.name) });
     const consumers = this.#byStream.get(stream);
     consumers?.delete(consumer.name);
     if (consumers?.size === 0) this.#byStream.delete(stream);

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ErrorCode, WindshiftError } from "../../errors.js";
+import type { WindshiftError } from "../../errors.js";
 import type { Clock } from "../../internal/clock.js";
 import type {
   Appended,
@@ -30,16 +30,24 @@ import type {
   StreamConfig,
   StreamState,
 } from "../engine.js";
+import {
+  bucketNotFound,
+  consumerNotFound,
+  eventNotFound,
+  filterOutside,
+  filterRefused,
+  streamNotFound,
+  unboundSubject,
+} from "../errors.js";
 import type { ConsumerHost } from "./consumer.js";
 import { ConsumerRegistry } from "./consumer-registry.js";
 import type { StoredRecord } from "./event-log.js";
-import { checkCall, closedError, notFound, refused } from "./failures.js";
+import { checkCall, closedError } from "./failures.js";
 import { MemoryFeed } from "./feed.js";
 import { MemoryBucket } from "./key-value.js";
 import { purge } from "./purge.js";
 import type { MemoryStream } from "./stream.js";
 import { StreamCatalog } from "./stream-catalog.js";
-import { hasWildcard, isSubsetOf } from "./subjects.js";
 
 /** Options of {@link createMemoryEngine}. */
 export interface MemoryEngineOptions {
@@ -128,9 +136,9 @@ class MemoryEngine implements Engine {
 
   async consumerState(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<ConsumerState> {
     checkCall(this.#closed, signal);
-    const target = this.#stream(stream);
+    const target = this.#stream(stream, { consumer });
     const found = this.#consumers.get(stream, consumer);
-    if (found === undefined) throw notFound("consumer", { stream, consumer });
+    if (found === undefined) throw consumerNotFound(stream, consumer);
     target.expire(this.clock.now());
     return found.state();
   }
@@ -143,8 +151,8 @@ class MemoryEngine implements Engine {
 
   async deleteConsumer(stream: string, consumer: string, signal: AbortSignal | undefined): Promise<void> {
     checkCall(this.#closed, signal);
-    this.#stream(stream);
-    if (!this.#consumers.delete(stream, consumer)) throw notFound("consumer", { stream, consumer });
+    this.#stream(stream, { consumer, deleting: true });
+    if (!this.#consumers.delete(stream, consumer)) throw consumerNotFound(stream, consumer, { deleting: true });
   }
 
   async streamState(stream: string, signal: AbortSignal | undefined): Promise<StreamState> {
@@ -160,7 +168,7 @@ class MemoryEngine implements Engine {
   /** Its consumers' feeds fail with `NOT_FOUND`; appends to its subjects fail with `UNBOUND_SUBJECT`. */
   async deleteStream(stream: string, signal: AbortSignal | undefined): Promise<void> {
     checkCall(this.#closed, signal);
-    if (!this.#streams.remove(stream)) throw notFound("stream", { stream });
+    if (!this.#streams.remove(stream)) throw streamNotFound(stream, { deleting: true });
     this.#consumers.deleteAll(stream);
   }
 
@@ -182,18 +190,14 @@ class MemoryEngine implements Engine {
     target.expire(this.clock.now());
     const record = "id" in which ? target.get(which.id) : target.lastOn(which.lastOn);
     if (record !== undefined) return storedEvent(record);
-    throw notFound("event", "id" in which ? { stream, id: which.id } : { stream, subject: which.lastOn });
+    throw eventNotFound(stream, which);
   }
 
   /** Stores at once: `timeoutMs` is never reached. */
   async append(event: OutgoingEvent, options: AppendOptions): Promise<Appended> {
     checkCall(this.#closed, options.signal);
     const stream = this.#streams.capturing(event.subject);
-    if (stream === undefined) {
-      throw new WindshiftError(ErrorCode.UnboundSubject, `no stream captures subject "${event.subject}"`, {
-        details: { subject: event.subject },
-      });
-    }
+    if (stream === undefined) throw unboundSubject(event.subject);
     return stream.append(event, this.clock.now());
   }
 
@@ -202,8 +206,11 @@ class MemoryEngine implements Engine {
     const found = this.#streams.get(stream) === undefined ? undefined : this.#consumers.get(stream, consumer);
     if (found !== undefined) return found.attach(sink, options.limit);
     const feed = new MemoryFeed(sink, options.limit, undefined);
-    const what = this.#streams.get(stream) === undefined ? "stream" : "consumer";
-    feed.end((s) => s.fail(notFound(what, { stream, consumer })));
+    const error =
+      this.#streams.get(stream) === undefined
+        ? streamNotFound(stream, { consumer })
+        : consumerNotFound(stream, consumer);
+    feed.end((s) => s.fail(error));
     return feed;
   }
 
@@ -213,7 +220,7 @@ class MemoryEngine implements Engine {
   ): AsyncIterable<StoredEvent> {
     // The bounds are taken now, so that events stored after the call are left out.
     const target = this.#closed ? undefined : this.#streams.get(stream);
-    if (target === undefined) return failing(this.#closed ? closedError() : notFound("stream", { stream }));
+    if (target === undefined) return failing(this.#closed ? closedError() : streamNotFound(stream));
     target.expire(this.clock.now());
     const { subject, signal } = options;
     const ids = subject === undefined ? range(target.firstId(), target.lastId) : target.idsMatching(subject);
@@ -224,14 +231,14 @@ class MemoryEngine implements Engine {
     checkCall(this.#closed, signal);
     const target = this.#stream(stream);
     target.expire(this.clock.now());
-    if (!target.delete(id)) throw notFound("event", { stream, id });
+    if (!target.delete(id)) throw eventNotFound(stream, { id });
   }
 
   async keyValue(bucket: string, how: KeyValueOpen, signal: AbortSignal | undefined): Promise<KeyValue> {
     checkCall(this.#closed, signal);
     const found = this.#buckets.get(bucket);
     if (how.mode === "open") {
-      if (found === undefined) throw notFound("bucket", { bucket });
+      if (found === undefined) throw bucketNotFound(bucket);
       return found;
     }
     if (found === undefined) {
@@ -250,9 +257,10 @@ class MemoryEngine implements Engine {
     this.#streams.close();
   }
 
-  #stream(name: string): MemoryStream {
+  /** The stream named `name`; `NOT_FOUND` naming the fix (`missing` says what the call was about). */
+  #stream(name: string, missing?: { readonly consumer?: string; readonly deleting?: boolean }): MemoryStream {
     const stream = this.#streams.get(name);
-    if (stream === undefined) throw notFound("stream", { stream: name });
+    if (stream === undefined) throw streamNotFound(name, missing);
     return stream;
   }
 
@@ -272,7 +280,7 @@ class MemoryEngine implements Engine {
     for (const id of ids) {
       checkCall(this.#closed, signal);
       // A stream deleted while it is read fails the read, as on the server.
-      if (this.#streams.get(stream.name) !== stream) throw notFound("stream", { stream: stream.name });
+      if (this.#streams.get(stream.name) !== stream) throw streamNotFound(stream.name);
       stream.expire(this.clock.now());
       const record = stream.get(id);
       if (record !== undefined) yield storedEvent(record);
@@ -294,14 +302,8 @@ function storedEvent(record: StoredRecord): StoredEvent {
 function checkFilters(stream: MemoryStream, filters: readonly string[]): void {
   const { subjects, sources } = stream.config;
   if (sources.length > 0) return;
-  for (const filter of filters) {
-    const wildcard = hasWildcard(filter);
-    if (subjects.some((s) => isSubsetOf(filter, s) || (wildcard && isSubsetOf(s, filter)))) continue;
-    throw refused(`consumer filter subject "${filter}" is not a valid subset of the interest subjects`, {
-      stream: stream.name,
-      subject: filter,
-    });
-  }
+  const outside = filterOutside(filters, subjects);
+  if (outside !== undefined) throw filterRefused(stream.name, outside, subjects);
 }
 
 /** A read that fails on its first step, as a read of a missing stream does. */

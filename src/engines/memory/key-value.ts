@@ -5,9 +5,9 @@
  * @module
  */
 
-import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Clock } from "../../internal/clock.js";
 import type { KeyValue, KeyValueEntry, KeyValueOptions, KeyValueWriteOptions } from "../engine.js";
+import { wrongRevision } from "../errors.js";
 import { checkCall } from "./failures.js";
 
 interface Stored {
@@ -68,13 +68,7 @@ export class MemoryBucket implements KeyValue {
   #check(key: string, expected: number | undefined): void {
     if (expected === undefined) return;
     const actual = this.#entries.get(key)?.revision ?? 0;
-    if (actual !== expected) {
-      throw new WindshiftError(
-        ErrorCode.WrongSequence,
-        `key "${key}" in bucket "${this.name}": wrong last sequence: ${actual}`,
-        { details: { bucket: this.name, key } },
-      );
-    }
+    if (actual !== expected) throw wrongRevision(this.name, key, expected, actual);
   }
 
   #live(key: string): Stored | undefined {

@@ -9,6 +9,7 @@
 
 import type { Clock } from "../../internal/clock.js";
 import type { Ensured, StreamConfig } from "../engine.js";
+import { ownSubjectsOverlap, storageChange, subjectsOverlap } from "../errors.js";
 import { refused } from "./failures.js";
 import { SourceLink } from "./source-link.js";
 import { MemoryStream } from "./stream.js";
@@ -119,18 +120,18 @@ export class StreamCatalog {
   #check(config: StreamConfig, existing: MemoryStream | undefined): void {
     const { name, subjects } = config;
     if (existing !== undefined && existing.config.storage !== config.storage) {
-      throw refused(`stream "${name}": stream configuration update can not change storage type`, { stream: name });
+      throw storageChange(name, existing.config.storage, config.storage);
     }
     subjects.forEach((a, i) => {
       const b = subjects.slice(i + 1).find((other) => overlaps(a, other));
-      if (b !== undefined) throw refused(`stream "${name}": subjects "${a}" and "${b}" overlap`, { stream: name });
+      if (b !== undefined) throw ownSubjectsOverlap(name, a, b);
     });
-    for (const other of this.#streams.values()) {
-      if (other.name === name) continue;
-      if (subjects.some((a) => other.config.subjects.some((b) => overlaps(a, b)))) {
-        throw refused(`stream "${name}": subjects overlap with an existing stream ("${other.name}")`, {
-          stream: name,
-        });
+    // Subject by subject, as the JetStream engine asks the server which stream a refused subject overlaps.
+    for (const a of subjects) {
+      for (const other of this.#streams.values()) {
+        if (other.name !== name && other.config.subjects.some((b) => overlaps(a, b))) {
+          throw subjectsOverlap(name, a, other.name);
+        }
       }
     }
     if (

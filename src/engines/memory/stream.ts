@@ -9,8 +9,8 @@
 
 import { Headers } from "../../wire.js";
 import type { Appended, OutgoingEvent, RawHeaders, StreamConfig, StreamContents } from "../engine.js";
+import { limitRefused, wrongSequence } from "../errors.js";
 import { EventLog, recordBytes, type StoredRecord } from "./event-log.js";
-import { refused, wrongSequence } from "./failures.js";
 import { SubjectIndex } from "./subject-index.js";
 import { compileMatcher, hasWildcard, type SubjectMatcher } from "./subjects.js";
 
@@ -132,12 +132,15 @@ export class MemoryStream {
       const seen = this.#seen.get(key);
       if (seen !== undefined) return { id: seen.id, stream: this.name, duplicate: true };
     }
-    if (event.expectedLastSubjectId !== undefined) {
+    const { expectedLastId, expectedLastSubjectId } = event;
+    if (expectedLastSubjectId !== undefined) {
       const actual = this.#index.last(subject);
-      if (actual !== event.expectedLastSubjectId) throw wrongSequence(subject, actual);
+      if (actual !== expectedLastSubjectId) {
+        throw wrongSequence({ subject, stream: this.name, expectedLastId, expectedLastSubjectId }, actual);
+      }
     }
-    if (event.expectedLastId !== undefined && event.expectedLastId !== this.lastId) {
-      throw wrongSequence(subject, this.lastId);
+    if (expectedLastId !== undefined && expectedLastId !== this.lastId) {
+      throw wrongSequence({ subject, stream: this.name, expectedLastId, expectedLastSubjectId }, this.lastId);
     }
     const headers = storedHeaders(event);
     const record = this.#admit(subject, event.payload, headers, now);
@@ -238,29 +241,28 @@ export class MemoryStream {
   /** Builds the record to store, or throws the refusal of a size or `discard: new` limit. */
   #admit(subject: string, payload: Uint8Array, headers: RawHeaders, now: number): StoredRecord {
     const config = this.#config;
-    const details = { stream: this.name, subject };
     if (config.maxEventSize !== undefined && payload.byteLength > config.maxEventSize) {
-      throw refused(`publish to "${subject}": message size exceeds maximum allowed`, details);
+      throw limitRefused(subject, this.name, "message size exceeds maximum allowed");
     }
     if (payload.byteLength > this.#maxPayload) {
-      throw refused(`publish to "${subject}": maximum payload exceeded`, details);
+      throw limitRefused(subject, this.name, "maximum payload exceeded");
     }
     const bytes = recordBytes(subject, payload, headers);
     if (config.discardPolicy === "new") {
       const perSubject = config.maxEventsPerSubject;
       const atSubjectLimit = perSubject !== undefined && this.#index.count(subject) >= perSubject;
       if (config.discardNewPerSubject && atSubjectLimit) {
-        throw refused(`publish to "${subject}": maximum messages per subject exceeded`, details);
+        throw limitRefused(subject, this.name, "maximum messages per subject exceeded");
       }
       // An event that replaces the oldest of its subject (at the per-subject
       // limit) does not grow the stream: nats-server lets it in however full
       // the stream is, counting the bytes it frees.
       const replaced = atSubjectLimit ? this.#log.get(this.#index.first(subject)) : undefined;
       if (config.maxEvents !== undefined && replaced === undefined && this.#log.count >= config.maxEvents) {
-        throw refused(`publish to "${subject}": maximum messages exceeded`, details);
+        throw limitRefused(subject, this.name, "maximum messages exceeded");
       }
       if (config.maxBytes !== undefined && this.#log.bytes - (replaced?.bytes ?? 0) + bytes > config.maxBytes) {
-        throw refused(`publish to "${subject}": maximum bytes exceeded`, details);
+        throw limitRefused(subject, this.name, "maximum bytes exceeded");
       }
     }
     // Kept, not copied: windshift encodes a fresh payload per publish, and a copy per event
