@@ -7,6 +7,7 @@ import { type Retry, retryAfter } from "../internal/retry.js";
 import type { Runtime } from "../runtime.js";
 import { Attr, errorType } from "../telemetry/attributes.js";
 import { failSpan } from "../telemetry/spans.js";
+import { HeldEvents } from "./held-events.js";
 import { Listeners } from "./idle.js";
 import { type SettleSettings, settleDefaults } from "./settle-options.js";
 
@@ -23,19 +24,6 @@ export interface SettlerSettings {
   readonly maxAutoPingMs: number | undefined;
   readonly processingTimeoutMs: number;
 }
-
-/**
- * An event held unsettled for more than this many processing timeouts, kept
- * alive by auto-ping and not pinged by its handler, is logged (once): a loop
- * that never settles, or a handler that hangs, would otherwise hold it, and
- * hide it from every other subscriber, in silence. Three leaves room for a
- * handler that is merely slow; a handler that works for longer on purpose
- * says so by calling `ping()`.
- */
-export const HELD_WARNING_TIMEOUTS = 3;
-
-/** How many event ids a log line names. */
-const LOGGED_IDS = 5;
 
 /** What the settler needs of an event it settles (an `EventImpl`). */
 export interface Settleable {
@@ -88,10 +76,8 @@ export class Settler<E extends Settleable = Settleable> {
   readonly #inFlight = new Map<number, E>();
   /** When each buffered delivery arrived, on the engine's clock. */
   readonly #arrivals = new WeakMap<Delivery, number>();
-  /** Events already logged as held for long. */
-  readonly #warned = new WeakSet<E>();
-  /** Events and buffered deliveries auto-ping gave up on (`maxAutoPingMs`). */
-  readonly #expired = new WeakSet<object>();
+  /** What is said of events held unsettled for long. */
+  readonly #held: HeldEvents;
   /** Told whenever an event is settled or taken back (see `idle()`). */
   readonly changes = new Listeners();
   #ticker: Ticker | undefined;
@@ -114,6 +100,7 @@ export class Settler<E extends Settleable = Settleable> {
     });
     this.#settings = settings;
     this.#buffered = buffered;
+    this.#held = new HeldEvents(rt.logger, settings);
   }
 
   /** How many handed-out events are unsettled. */
@@ -339,7 +326,7 @@ export class Settler<E extends Settleable = Settleable> {
     const time = this.clock.now();
     if (this.#settings.autoPing) {
       for (const delivery of this.#buffered()) {
-        if (this.#pingExpired(delivery, this.#arrivals.get(delivery) ?? time, time)) continue;
+        if (this.#held.pingExpired(delivery, this.#arrivals.get(delivery) ?? time, time)) continue;
         try {
           delivery.send("progress");
         } catch {
@@ -348,10 +335,10 @@ export class Settler<E extends Settleable = Settleable> {
       }
     }
     for (const event of this.#inFlight.values()) {
-      if (this.#settings.autoPing && !this.#pingExpired(event, event.receivedAt, time, event)) {
+      if (this.#settings.autoPing && !this.#held.pingExpired(event, event.receivedAt, time, event)) {
         // Touched a whole tick ago at least (between one and two ticks: a quarter to half a processing timeout).
         if (now - event.touchedTick >= 2) this.#autoPing(event, now);
-        this.#warnIfHeld(event, time);
+        this.#held.warnIfHeld(event, time);
       } else if (now - event.touchedTick > 4) {
         // The engine redelivers it by now; this delivery's processing is over.
         event.endProcessing();
@@ -360,68 +347,11 @@ export class Settler<E extends Settleable = Settleable> {
   }
 
   /**
-   * Whether auto-ping gave up on `item` (an event or a buffered delivery)
-   * because it was held longer than `maxAutoPingMs`; logs the moment it does
-   * for a handed-out `event`.
-   */
-  #pingExpired(item: object, receivedAt: number, time: number, event?: E): boolean {
-    const max = this.#settings.maxAutoPingMs;
-    if (max === undefined) return false;
-    if (this.#expired.has(item)) return true;
-    if (time - receivedAt < max) return false;
-    this.#expired.add(item);
-    if (event !== undefined) {
-      this.#rt.logger.warn(
-        "auto-ping stopped for an event held unsettled longer than maxAutoPingMs; the engine redelivers it after its processing timeout",
-        { ...this.#facts(event, time), maxAutoPingMs: max },
-      );
-    }
-    return true;
-  }
-
-  /** Logs, once, an event that auto-ping has kept unsettled for more than {@link HELD_WARNING_TIMEOUTS} processing timeouts. */
-  #warnIfHeld(event: E, time: number): void {
-    if (event.pinged || this.#warned.has(event)) return;
-    if (time - event.receivedAt <= HELD_WARNING_TIMEOUTS * this.#settings.processingTimeoutMs) return;
-    this.#warned.add(event);
-    this.#rt.logger.warn(
-      `event held unsettled for more than ${HELD_WARNING_TIMEOUTS} processing timeouts; auto-ping keeps it from being redelivered: settle it (ack or reject), ping it from a handler that is working on it, or cap auto-ping with maxAutoPingMs`,
-      this.#facts(event, time),
-    );
-  }
-
-  /** What a log line says about a held event. */
-  #facts(event: E, time: number): Record<string, unknown> {
-    return {
-      stream: this.#settings.stream,
-      consumer: this.#settings.consumer,
-      id: event.id,
-      subject: event.subject,
-      heldMs: time - event.receivedAt,
-      processingTimeoutMs: this.#settings.processingTimeoutMs,
-    };
-  }
-
-  /**
    * Logs, once per close, the events `close()` gives back because they were
-   * never settled: how many, for how long the longest was held, and which.
+   * never settled (see {@link HeldEvents.warnGivenBack}).
    */
   warnGivenBack(events: readonly E[], waitedMs: number): void {
-    if (events.length === 0) return;
-    const time = this.clock.now();
-    let heldMs = 0;
-    for (const event of events) heldMs = Math.max(heldMs, time - event.receivedAt);
-    this.#rt.logger.warn(
-      "close() gave back events that were handed out and never settled; the engine redelivers them",
-      {
-        stream: this.#settings.stream,
-        consumer: this.#settings.consumer,
-        count: events.length,
-        ids: events.slice(0, LOGGED_IDS).map((event) => event.id),
-        heldMs,
-        waitedMs,
-      },
-    );
+    this.#held.warnGivenBack(events, this.clock.now(), waitedMs);
   }
 
   /** A fire-and-forget progress ping; never throws. */

@@ -1,7 +1,7 @@
 import { expect, it } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, type Event, handle } from "../../src/index.js";
-import { describeEngines, nextOf, streamWithWorker } from "./harness.js";
+import { describeEngines, type EngineEnv, nextOf, streamWithWorker } from "./harness.js";
 import { deferred, jiggle, publishTexts } from "./process-support.js";
 import { publishN, until, windshiftError } from "./support.js";
 
@@ -18,6 +18,27 @@ async function within<T>(work: Promise<T>, ms: number, what: string): Promise<T>
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * A processor whose handler holds the one event published (`text`) until
+ * `gate` resolves; returned once the handler has started.
+ */
+async function heldProcessor(env: EngineEnv, text: string) {
+  const { stream, consumer } = await streamWithWorker(env.events);
+  await publishTexts(env, stream, [text]);
+  const started = deferred();
+  const gate = deferred();
+  const processor = await env.events.process(
+    stream,
+    consumer,
+    handle(TestEventSchema, async () => {
+      started.resolve();
+      await gate.promise;
+    }),
+  );
+  await started.promise;
+  return { stream, consumer, processor, gate };
 }
 
 describeEngines("idle: a processor", (env) => {
@@ -94,19 +115,8 @@ describeEngines("idle: a processor", (env) => {
   });
 
   it("times out with TIMEOUT, saying what was outstanding", async () => {
-    const { stream, consumer } = await streamWithWorker(env.events);
-    await publishTexts(env, stream, ["stuck"]);
-    const started = deferred();
-    const gate = deferred();
-    await using processor = await env.events.process(
-      stream,
-      consumer,
-      handle(TestEventSchema, async () => {
-        started.resolve();
-        await gate.promise;
-      }),
-    );
-    await started.promise;
+    const { stream, consumer, processor, gate } = await heldProcessor(env, "stuck");
+    await using _processor = processor;
     const failure = processor.idle({ timeoutMs: 300 }).catch((err: unknown) => err);
     const err = await until(env, failure, "idle() to time out");
     expect(err).toMatchObject({ code: ErrorCode.Timeout });
@@ -122,19 +132,8 @@ describeEngines("idle: a processor", (env) => {
   });
 
   it("honours an AbortSignal, and leaves the processor running", async () => {
-    const { stream, consumer } = await streamWithWorker(env.events);
-    await publishTexts(env, stream, ["held"]);
-    const started = deferred();
-    const gate = deferred();
-    await using processor = await env.events.process(
-      stream,
-      consumer,
-      handle(TestEventSchema, async () => {
-        started.resolve();
-        await gate.promise;
-      }),
-    );
-    await started.promise;
+    const { processor, gate } = await heldProcessor(env, "held");
+    await using _processor = processor;
     const aborted = new AbortController();
     aborted.abort(new Error("given up"));
     expect((await windshiftError(processor.idle({ signal: aborted.signal }))).code).toBe(ErrorCode.Aborted);
