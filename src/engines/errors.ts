@@ -10,7 +10,7 @@
 
 import { ErrorCode, WindshiftError } from "../errors.js";
 import { describe } from "../internal/names.js";
-import { hasWildcard, isSubsetOf } from "./memory/subjects.js";
+import { hasWildcard, isSubsetOf } from "./subjects.js";
 
 /** What an engine adds to an error it words here: the cause, and details of its own (`jsErrorCode`). */
 export interface Extra {

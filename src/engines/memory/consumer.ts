@@ -11,13 +11,13 @@
 import type { WindshiftError } from "../../errors.js";
 import type { Clock, TimerHandle } from "../../internal/clock.js";
 import type { ConsumerConfig, ConsumerState, Feed, FeedSink, SettleKind } from "../engine.js";
+import { filterMatcher, type SubjectMatcher } from "../subjects.js";
 import { MemoryDelivery, type Settler } from "./delivery.js";
 import type { StoredRecord } from "./event-log.js";
 import { closedError } from "./failures.js";
 import { type FeedOwner, MemoryFeed } from "./feed.js";
 import { type PendingEvent, PendingSet } from "./pending.js";
 import type { MemoryStream, StreamListener } from "./stream.js";
-import { filterMatcher, type SubjectMatcher } from "./subjects.js";
 
 /** What a consumer needs from its engine. */
 export interface ConsumerHost {

@@ -8,8 +8,8 @@
 
 import type { Clock } from "../../internal/clock.js";
 import type { SourceConfig } from "../engine.js";
+import { filterMatcher, type SubjectMatcher } from "../subjects.js";
 import type { MemoryStream, StreamListener } from "./stream.js";
-import { filterMatcher, type SubjectMatcher } from "./subjects.js";
 
 /** Copies one source stream into a target stream. */
 export class SourceLink implements StreamListener {

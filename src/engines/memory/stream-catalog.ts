@@ -10,10 +10,10 @@
 import type { Clock } from "../../internal/clock.js";
 import type { Ensured, StreamConfig } from "../engine.js";
 import { ownSubjectsOverlap, storageChange, subjectsOverlap } from "../errors.js";
+import { hasWildcard, overlaps } from "../subjects.js";
 import { refused } from "./failures.js";
 import { SourceLink } from "./source-link.js";
 import { MemoryStream } from "./stream.js";
-import { hasWildcard, overlaps } from "./subjects.js";
 
 /** The capture cache is cleared rather than grown past this many subjects. */
 const MAX_CACHED_SUBJECTS = 10_000;

@@ -10,9 +10,9 @@
 import { Headers } from "../../wire.js";
 import type { Appended, OutgoingEvent, RawHeaders, StreamConfig, StreamContents } from "../engine.js";
 import { limitRefused, wrongSequence } from "../errors.js";
+import { compileMatcher, hasWildcard, type SubjectMatcher } from "../subjects.js";
 import { EventLog, recordBytes, type StoredRecord } from "./event-log.js";
 import { SubjectIndex } from "./subject-index.js";
-import { compileMatcher, hasWildcard, type SubjectMatcher } from "./subjects.js";
 
 /** Told about every event a stream stores or removes (consumers, streams sourcing it). */
 export interface StreamListener {

@@ -1,5 +1,5 @@
 /**
- * NATS subject matching, as the memory engine needs it: which stream captures
+ * NATS subject matching, as the engines need it: which stream captures
  * a subject, which events a consumer's filter selects, and whether two
  * streams' subjects collide.
  *

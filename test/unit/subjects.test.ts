@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileMatcher, isSubsetOf, matches, overlaps } from "../../src/engines/memory/subjects.js";
+import { compileMatcher, isSubsetOf, matches, overlaps } from "../../src/engines/subjects.js";
 
 describe("memory engine subjects: matches", () => {
   const table: [pattern: string, subject: string, expected: boolean][] = [
