@@ -1,6 +1,8 @@
 /**
  * The three contestants, behind one interface: hand-written nats.js, windshift
- * with no OpenTelemetry SDK, and windshift with a real SDK.
+ * with no OpenTelemetry SDK, and windshift with a real SDK; and the ceilings
+ * (the best nats.js's core API allows, the C client), which run whole rounds
+ * of the scenarios they support.
  *
  * @module
  */
@@ -11,7 +13,11 @@ import { createEvents, Headers, handle, type ProcessOptions } from "windshift";
 import { type TestEvent, TestEventSchema } from "../gen/windshift/test/v1/events_pb.js";
 import type { OtelSdk } from "./otel-sdk.js";
 
-export type VariantName = "raw" | "windshift" | "windshift+sdk";
+/** The contestants that run every scenario. */
+export type DriverVariant = "raw" | "windshift" | "windshift+sdk";
+/** The ceilings: only in the scenarios that ask for them (see {@link Ceiling}). */
+export type CeilingVariant = "nats.js ceiling" | "C client";
+export type VariantName = DriverVariant | CeilingVariant;
 
 /** What `publish` is given: the fields of one test event. */
 export type EventData = MessageInitShape<typeof TestEventSchema>;
@@ -24,7 +30,7 @@ export type ProcessMode = Pick<ProcessOptions, "concurrency" | "orderBy">;
 
 /** One contestant. */
 export interface Driver {
-  readonly variant: VariantName;
+  readonly variant: DriverVariant;
   readonly nc: NatsConnection;
   /** Publishes one event and resolves once the stream has stored it. */
   publish(subject: string, data: EventData): Promise<unknown>;
@@ -56,6 +62,34 @@ export interface Driver {
     pending: number,
     mode: ProcessMode,
   ): Promise<void>;
+}
+
+/**
+ * What a ceiling's round reports: the seconds that count for its throughput,
+ * when it timed itself (the C client times its work inside its own process).
+ */
+export interface CeilingRound {
+  readonly seconds?: number;
+}
+
+/**
+ * A ceiling: not a way to use windshift but the most a client allows for the
+ * same work, run in the same alternation as the drivers in the scenarios that
+ * ask for it (publish with a window in flight, consume with fire-and-forget
+ * acks).
+ */
+export interface Ceiling {
+  readonly variant: CeilingVariant;
+  /** It runs in another process: no heap figures. */
+  readonly external: boolean;
+  /** Publishes `count` events of `payload`'s size to `subject`, `window` in flight, and resolves once all are stored. */
+  publish(subject: string, count: number, window: number, payload: Payload): Promise<CeilingRound>;
+  /**
+   * Reads `count` events through the existing consumer, decoding each and
+   * acking it fire-and-forget, and resolves once the acks have reached the
+   * server.
+   */
+  drain(stream: string, consumer: string, count: number): Promise<CeilingRound>;
 }
 
 /** The two encoded event sizes the benchmark uses. */

@@ -35,6 +35,12 @@
  *                        join on the next task's event), and a 1-task run against an event through
  *                        `events.process` with a trivial handler, µs per task vs µs per event
  *
+ * publish-4096 and consume-fire-and-forget also run the ceilings, in the same
+ * alternation: the nats.js ceiling (the same work on nats.js's core API alone,
+ * see ceiling.ts) and the C client (bench/native/jsbench.c against libnats,
+ * compiled on demand into .build/native/, see native.ts; left out with a note
+ * without gcc or libnats: `apt-get install -y libnats-dev`).
+ *
  * Run through `npm run bench`, which builds the package, compiles bench/ to
  * .build/bench and starts node with --expose-gc (for the retained heap).
  *
@@ -49,7 +55,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { createEvents } from "windshift";
 import { type NatsServer, startNatsServer } from "windshift/testing";
+import { CEILING_PULL_BATCH, natsJsCeiling } from "./ceiling.js";
 import {
+  type Ceiling,
   type Driver,
   LARGE_PAYLOAD_BYTES,
   type Payload,
@@ -61,12 +69,14 @@ import {
   windshiftDriver,
 } from "./drivers.js";
 import { type MemoryReport, runMemoryBench } from "./memory.js";
+import { prepareNativeClient } from "./native.js";
 import { createOtelSdk } from "./otel-sdk.js";
 import { type BenchReport, formatReport, type Meta, type TelemetryReport } from "./report.js";
 import {
   CONSUME_SUBJECTS,
   type ConsumeStreams,
   deleteConsumeStreams,
+  type MissingCeiling,
   type PublishMode,
   prefillConsumeStreams,
   runConsume,
@@ -107,6 +117,8 @@ const SCENARIOS = [
   "workflow",
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
+/** The scenarios that also run the ceilings (the nats.js ceiling, the C client). */
+const CEILING_SCENARIOS: readonly ScenarioId[] = ["publish-4096", "consume-fire-and-forget"];
 const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--pull N] [--only ${SCENARIOS.join(",")}] [--json [path]]`;
 
 function parseArgs(argv: readonly string[]): Args {
@@ -257,8 +269,27 @@ async function main(): Promise<void> {
       windshiftDriver(await open()),
       windshiftDriver(await open(), sdk),
     ];
+    const wanted = (id: ScenarioId) => args.only === undefined || args.only.has(id);
+    // The ceilings, for the scenarios that run with them.
+    const ceilings: Ceiling[] = [];
+    const missingCeilings: MissingCeiling[] = [];
+    let cClient: string | undefined;
+    if (CEILING_SCENARIOS.some(wanted)) {
+      ceilings.push(natsJsCeiling(await open()));
+      progress("compiling the C client (bench/native/jsbench.c) unless .build/native/ has it");
+      const native = await prepareNativeClient(url);
+      if (native.available) {
+        ceilings.push(native.ceiling);
+        cClient = native.description;
+      } else {
+        missingCeilings.push({ variant: "C client", note: native.note });
+        progress(`no C client column: ${native.note}`);
+      }
+    }
     const ctx: ScenarioContext = {
       drivers,
+      ceilings,
+      missingCeilings,
       admin: createEvents(adminNc),
       adminNc,
       rounds,
@@ -290,6 +321,9 @@ async function main(): Promise<void> {
       latencyRate: LATENCY_RATE,
       pullBatch: args.pull,
       gcExposed: gcAvailable(),
+      ...(ceilings.length === 0 && missingCeilings.length === 0
+        ? {}
+        : { ceilings: { pullBatch: CEILING_PULL_BATCH, ...(cClient === undefined ? {} : { cClient }) } }),
     };
 
     // Once in the fresh process, as a service without any SDK would run it, and
@@ -297,18 +331,36 @@ async function main(): Promise<void> {
     progress("measuring the no-op telemetry calls (fresh process)");
     const fresh = measureTelemetryCost(sizes.microIterations, sizes.microBatches);
 
-    const wanted = (id: ScenarioId) => args.only === undefined || args.only.has(id);
     const count = (id: ScenarioId) => sizes.counts[id];
-    const publishes: { id: ScenarioId; title: string; mode: PublishMode; payload: Payload }[] = [
+    const publishes: { id: ScenarioId; title: string; mode: PublishMode; payload: Payload; ceilings?: boolean }[] = [
       { id: "publish-awaited", title: "publish, awaited one at a time", mode: { awaited: true }, payload: small },
       { id: "publish-1", title: "publish, 1 in flight", mode: { window: 1 }, payload: small },
       { id: "publish-64", title: "publish, 64 in flight", mode: { window: 64 }, payload: small },
-      { id: "publish-4096", title: "publish, 4,096 in flight", mode: { window: 4_096 }, payload: small },
+      {
+        id: "publish-4096",
+        title: "publish, 4,096 in flight",
+        mode: { window: 4_096 },
+        payload: small,
+        ceilings: true,
+      },
       { id: "publish-64-4k", title: "publish, 64 in flight", mode: { window: 64 }, payload: large },
     ];
-    const consumes: { id: ScenarioId; title: string; confirm: boolean; payload: Payload; process?: ProcessMode }[] = [
+    const consumes: {
+      id: ScenarioId;
+      title: string;
+      confirm: boolean;
+      payload: Payload;
+      process?: ProcessMode;
+      ceilings?: boolean;
+    }[] = [
       { id: "consume-confirmed", title: "consume+decode+ack, confirmed", confirm: true, payload: small },
-      { id: "consume-fire-and-forget", title: "consume+decode+ack, fire-and-forget", confirm: false, payload: small },
+      {
+        id: "consume-fire-and-forget",
+        title: "consume+decode+ack, fire-and-forget",
+        confirm: false,
+        payload: small,
+        ceilings: true,
+      },
       { id: "consume-confirmed-4k", title: "consume+decode+ack, confirmed", confirm: true, payload: large },
       {
         id: "consume-fire-and-forget-4k",
@@ -348,7 +400,7 @@ async function main(): Promise<void> {
     try {
       for (const p of publishes.filter((p) => wanted(p.id))) {
         timedScenarios.push(
-          await runPublish(ctx, p.id, withPayload(p.title, p.payload), count(p.id), p.mode, p.payload),
+          await runPublish(ctx, p.id, withPayload(p.title, p.payload), count(p.id), p.mode, p.payload, p.ceilings),
         );
       }
       for (const payload of [small, large]) {
@@ -367,6 +419,7 @@ async function main(): Promise<void> {
               c.confirm,
               args.pull,
               c.process,
+              c.ceilings,
             ),
           );
         }

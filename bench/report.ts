@@ -3,8 +3,11 @@
  *
  * @module
  */
+
+import type { CeilingVariant, VariantName } from "./drivers.js";
 import type { MemoryReport } from "./memory.js";
-import type { ScenarioResult } from "./scenarios.js";
+import { NATIVE_INSTALL_HINT } from "./native.js";
+import type { CeilingComparison, ScenarioResult } from "./scenarios.js";
 import type { TelemetryCost } from "./telemetry-cost.js";
 import type { WorkflowReport } from "./workflow.js";
 
@@ -30,6 +33,11 @@ export interface Meta {
   /** Pull batch: raw `max_messages` = windshift `prefetch`. */
   readonly pullBatch: number;
   readonly gcExposed: boolean;
+  /**
+   * When a scenario ran with the ceilings: their pull batch, and the C client's
+   * build when it ran (when not, each scenario's `ceilings` says why).
+   */
+  readonly ceilings?: { readonly pullBatch: number; readonly cClient?: string };
   readonly durationSec?: number;
 }
 
@@ -152,9 +160,11 @@ export function formatReport(report: BenchReport): string {
     "of the rounds. retained KiB/100k: heap kept by an extra untimed round of n events, forced GC at both ends, run",
     "after all timing (a forced GC slows V8 down), scaled to 100,000 events; near zero means memory does not grow with",
     "the number of events. ÷ raw: median msgs/s over raw's median; ÷ raw rounds: the lowest and highest of the",
-    "per-round ratios (each round runs raw, windshift, windshift+sdk in turn); sdk ÷ no-sdk: windshift+sdk over windshift.",
+    "per-round ratios (each round runs raw, windshift, windshift+sdk in turn, then the ceilings where they run); sdk ÷",
+    "no-sdk: windshift+sdk over windshift.",
     "events.process: raw has no processor; it runs the consume loop (one event at a time, decode, ack), the loop a",
     "processor replaces, so ÷ raw there is the processor against that loop.",
+    ...formatCeilings(report),
     "",
     "Telemetry with no SDK registered: the calls publish/, consume/subscription.ts, settler.ts and event.ts make, against the no-op",
     `@opentelemetry/api (median of ${f.batches} batches of ${f.iterations.toLocaleString("en-US")} iterations; ` +
@@ -190,6 +200,74 @@ export function formatReport(report: BenchReport): string {
   if (report.memory !== undefined) out.push("", ...formatMemory(report.memory));
   if (report.workflow !== undefined) out.push("", ...formatWorkflow(report.workflow));
   return `${out.join("\n")}\n`;
+}
+
+/** The ceilings' table, for the scenarios run with them; nothing when none was. */
+function formatCeilings(report: BenchReport): string[] {
+  const scenarios = report.scenarios.filter((s) => s.ceilings !== undefined);
+  if (scenarios.length === 0) return [];
+  const rateOf = (s: ScenarioResult, variant: VariantName) => s.variants.find((v) => v.variant === variant)?.msgsPerSec;
+  const notes = new Map<string, number>();
+  const noteMark = (note: string) => {
+    if (!notes.has(note)) notes.set(note, notes.size + 1);
+    return `n/a (${notes.get(note)})`;
+  };
+  const ratio = (c: CeilingComparison | undefined) => {
+    if (c === undefined) return "";
+    if (c.missing !== undefined) return noteMark(`${c.variant}: ${c.missing}`);
+    const rounds = c.windshiftRoundRatios ?? [];
+    const range = rounds.length === 0 ? "" : ` (${fixed(Math.min(...rounds), 2)}–${fixed(Math.max(...rounds), 2)})`;
+    return `${fixed(c.windshiftRatio, 2)}${range}`;
+  };
+  const rows = scenarios.map((s) => {
+    const comparison = (variant: CeilingVariant) => s.ceilings?.find((c) => c.variant === variant);
+    const rateCell = (variant: CeilingVariant) => {
+      const missing = comparison(variant)?.missing;
+      if (missing !== undefined) return noteMark(`${variant}: ${missing}`);
+      const r = rateOf(s, variant);
+      return r === undefined ? "" : int(r);
+    };
+    return [
+      `${s.title} (n=${s.count.toLocaleString("en-US")})`,
+      int(rateOf(s, "raw") ?? Number.NaN),
+      int(rateOf(s, "windshift") ?? Number.NaN),
+      rateCell("nats.js ceiling"),
+      rateCell("C client"),
+      ratio(comparison("nats.js ceiling")),
+      ratio(comparison("C client")),
+    ];
+  });
+  const c = report.meta.ceilings;
+  const batch = (c?.pullBatch ?? Number.NaN).toLocaleString("en-US");
+  return [
+    "",
+    "The ceilings: windshift (no SDK) against the most nats.js allows for the same work and against the C client, in the",
+    "same rounds (they take their turn after windshift+sdk), medians of msgs/s; windshift ÷ ceiling, windshift ÷ C:",
+    "median over median (the lowest and highest per-round ratio):",
+    table(
+      [
+        "scenario",
+        "raw nats.js",
+        "windshift",
+        "nats.js ceiling",
+        "C client",
+        "windshift ÷ ceiling (rounds)",
+        "windshift ÷ C (rounds)",
+      ],
+      rows,
+      new Set([1, 2, 3, 4, 5, 6]),
+    ),
+    ...[...notes].map(([note, n]) => `(${n}) ${note}`),
+    "nats.js ceiling: nats.js's core API alone, no headers. Publish: a core publish with a reply subject on one wildcard",
+    "inbox subscription, acks counted, not parsed, the window refilled as they arrive. Consume: MSG.NEXT pull requests of",
+    `${batch} on one inbox, another at half a batch still to come, protobuf-es decode, +ACK published to each reply subject.`,
+    `C client${c?.cClient === undefined ? "" : ` (${c.cClient})`}: bench/native/jsbench.c, one process per round, timed inside it.`,
+    "Publish: js_PublishAsync (no headers, MaxPending = the window), then js_PublishAsyncComplete. Consume:",
+    `js_PullSubscribe bound to the consumer, natsSubscription_Fetch of ${batch}, a hand-written protobuf decode, natsMsg_Ack.`,
+    `Both ceilings encode every event as the other variants do, and pull ${batch} at a time whatever the pull batch (raw`,
+    "max_messages, windshift prefetch) says. No heap figures for the C client (another process); without gcc or libnats",
+    `it is left out (${NATIVE_INSTALL_HINT}).`,
+  ];
 }
 
 function formatMemory(memory: MemoryReport): string[] {

@@ -1,13 +1,16 @@
 /**
  * The scenarios: each runs its rounds for every variant in turn (raw,
  * windshift, windshift+sdk, raw, ...) on the same server and stream, and
- * keeps the median.
+ * keeps the median. Those run with the ceilings add them to the turn (...,
+ * nats.js ceiling, C client).
  *
  * @module
  */
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { Events } from "windshift";
 import {
+  type Ceiling,
+  type CeilingVariant,
   type Driver,
   eventData,
   type Payload,
@@ -32,7 +35,10 @@ export interface VariantResult {
    * handler. Over all rounds' events.
    */
   readonly latencyMs?: { readonly p50: number; readonly p99: number; readonly max: number; readonly samples: number };
-  /** Median over rounds of the highest heap used during a round minus heap used at its start, in KiB. */
+  /**
+   * Median over rounds of the highest heap used during a round minus heap used
+   * at its start, in KiB (this process's heap: NaN for the C client).
+   */
   readonly heapPeakKiB: number;
   /** Median over rounds of heap used at the end of a round minus at its start (garbage included), in KiB. */
   readonly heapDeltaKiB: number;
@@ -48,6 +54,17 @@ export interface VariantResult {
   readonly ratioToNoSdk?: number;
 }
 
+/** windshift against one ceiling, in a scenario run with the ceilings. */
+export interface CeilingComparison {
+  readonly variant: CeilingVariant;
+  /** Why the ceiling did not run (the C client without gcc or libnats); the ratios are then absent. */
+  readonly missing?: string;
+  /** windshift's (no SDK) median throughput over the ceiling's. */
+  readonly windshiftRatio?: number;
+  /** windshift's throughput over the ceiling's in the same round, for each round. */
+  readonly windshiftRoundRatios?: readonly number[];
+}
+
 /** One scenario's result. */
 export interface ScenarioResult {
   readonly id: string;
@@ -58,11 +75,23 @@ export interface ScenarioResult {
   readonly payloadBytes: number;
   readonly rounds: number;
   readonly variants: readonly VariantResult[];
+  /** In the scenarios run with the ceilings: windshift against each, or why it is missing. */
+  readonly ceilings?: readonly CeilingComparison[];
+}
+
+/** A ceiling that could not run here, and why. */
+export interface MissingCeiling {
+  readonly variant: CeilingVariant;
+  readonly note: string;
 }
 
 /** Where the scenarios run and how long. */
 export interface ScenarioContext {
   readonly drivers: readonly Driver[];
+  /** The ceilings that can run, for the scenarios run with them. */
+  readonly ceilings: readonly Ceiling[];
+  /** The ceilings that cannot, and why. */
+  readonly missingCeilings: readonly MissingCeiling[];
   /** A client on its own connection for setting up streams and consumers (untimed). */
   readonly admin: Events;
   readonly adminNc: Driver["nc"];
@@ -88,11 +117,16 @@ interface Measured {
 /** The timed part of a round. */
 type Work = () => Promise<Measured | undefined>;
 
+/** A variant in a scenario's turn: a driver, or a ceiling in the scenarios run with them. */
+type Contestant = Driver | Ceiling;
+
+const isCeiling = (c: Contestant): c is Ceiling => "external" in c;
+
 /**
  * Runs one round of `n` events for `d`: untimed set-up, `measure(work)`,
  * untimed checks and clean-up.
  */
-type Once = <T>(d: Driver, n: number, measure: (work: Work) => Promise<T>) => Promise<T>;
+type Once = <T>(d: Contestant, n: number, measure: (work: Work) => Promise<T>) => Promise<T>;
 
 interface Round {
   seconds: number;
@@ -160,8 +194,9 @@ export interface TimedScenario {
 
 /**
  * The shared shape of every scenario: a warm-up per variant, then the timed
- * rounds with the variants in turn. `cleanup` runs after `finish()`, or at once
- * when a round fails.
+ * rounds with the variants in turn (the ceilings after the drivers, when
+ * `withCeilings`). `cleanup` runs after `finish()`, or at once when a round
+ * fails.
  */
 async function runRounds(
   ctx: ScenarioContext,
@@ -171,15 +206,17 @@ async function runRounds(
   payload: Payload,
   once: Once,
   cleanup: () => Promise<void>,
+  withCeilings = false,
 ): Promise<TimedScenario> {
-  const rounds = new Map<VariantName, Round[]>(ctx.drivers.map((d) => [d.variant, []]));
+  const contestants: readonly Contestant[] = withCeilings ? [...ctx.drivers, ...ctx.ceilings] : ctx.drivers;
+  const rounds = new Map<VariantName, Round[]>(contestants.map((d) => [d.variant, []]));
   try {
-    for (const d of ctx.drivers) {
+    for (const d of contestants) {
       await once(d, Math.max(1, Math.floor(count / 5)), timed);
       await ctx.afterRound(d.variant);
     }
     for (let r = 0; r < ctx.rounds; r++) {
-      for (const d of ctx.drivers) {
+      for (const d of contestants) {
         const round = await once(d, count, timed);
         await ctx.afterRound(d.variant);
         rounds.get(d.variant)?.push(round);
@@ -194,21 +231,45 @@ async function runRounds(
     async finish() {
       const retained = new Map<VariantName, number>();
       try {
-        for (const d of ctx.drivers) {
+        for (const d of contestants) {
+          // Another process's memory is not in this heap.
+          if (isCeiling(d) && d.external) continue;
           retained.set(d.variant, await once(d, count, (work) => retainedBy(work, () => ctx.afterRound(d.variant))));
         }
       } finally {
         await cleanup();
       }
-      const results = ctx.drivers.map((d) =>
-        summarise(d.variant, count, rounds.get(d.variant) ?? [], retained.get(d.variant) ?? Number.NaN),
+      const results = contestants.map((d) =>
+        summarise(
+          d.variant,
+          count,
+          rounds.get(d.variant) ?? [],
+          retained.get(d.variant) ?? Number.NaN,
+          isCeiling(d) && d.external,
+        ),
       );
-      return { id, title, count, payloadBytes: payload.bytes, rounds: ctx.rounds, variants: withRatios(results) };
+      const variants = withRatios(results);
+      return {
+        id,
+        title,
+        count,
+        payloadBytes: payload.bytes,
+        rounds: ctx.rounds,
+        variants,
+        ...(withCeilings ? { ceilings: compareWithCeilings(ctx, variants) } : {}),
+      };
     },
   };
 }
 
-function summarise(variant: VariantName, count: number, rounds: readonly Round[], retained: number): VariantResult {
+/** `external`: the variant ran in another process, so this process's heap says nothing about it. */
+function summarise(
+  variant: VariantName,
+  count: number,
+  rounds: readonly Round[],
+  retained: number,
+  external: boolean,
+): VariantResult {
   const rates = rounds.map((r) => count / r.seconds);
   const msgsPerSec = median(rates);
   const base = {
@@ -216,8 +277,8 @@ function summarise(variant: VariantName, count: number, rounds: readonly Round[]
     msgsPerSec,
     roundsMsgsPerSec: rates,
     perEventUs: 1e6 / msgsPerSec,
-    heapPeakKiB: median(rounds.map((r) => r.heapPeak)) / 1024,
-    heapDeltaKiB: median(rounds.map((r) => r.heapDelta)) / 1024,
+    heapPeakKiB: external ? Number.NaN : median(rounds.map((r) => r.heapPeak)) / 1024,
+    heapDeltaKiB: external ? Number.NaN : median(rounds.map((r) => r.heapDelta)) / 1024,
     retainedKiB: retained / 1024,
     retainedKiBPer100k: (retained / 1024) * (100_000 / count),
   };
@@ -248,6 +309,26 @@ function withRatios(results: VariantResult[]): VariantResult[] {
       return { ...r, ...ratios, ratioToNoSdk: r.msgsPerSec / noSdk };
     }
     return { ...r, ...ratios };
+  });
+}
+
+/** The order of the ceilings in results and reports. */
+const CEILING_VARIANTS: readonly CeilingVariant[] = ["nats.js ceiling", "C client"];
+
+function compareWithCeilings(ctx: ScenarioContext, variants: readonly VariantResult[]): CeilingComparison[] {
+  const windshift = variants.find((v) => v.variant === "windshift");
+  return CEILING_VARIANTS.map((variant): CeilingComparison => {
+    const missing = ctx.missingCeilings.find((m) => m.variant === variant);
+    if (missing !== undefined) return { variant, missing: missing.note };
+    const ceiling = variants.find((v) => v.variant === variant);
+    if (ceiling === undefined || windshift === undefined) return { variant, missing: "not run" };
+    return {
+      variant,
+      windshiftRatio: windshift.msgsPerSec / ceiling.msgsPerSec,
+      windshiftRoundRatios: windshift.roundsMsgsPerSec.map(
+        (rate, i) => rate / (ceiling.roundsMsgsPerSec[i] ?? Number.NaN),
+      ),
+    };
   });
 }
 
@@ -293,7 +374,10 @@ async function publishMany(
 
 const safeName = (id: string) => id.replace(/[^A-Za-z0-9]/g, "_");
 
-/** Publish scenario: awaited one at a time or with a window in flight, into a purged stream. */
+/**
+ * Publish scenario: awaited one at a time or with a window in flight, into a
+ * purged stream; `withCeilings` (a window only) adds the ceilings to the turn.
+ */
 export async function runPublish(
   ctx: ScenarioContext,
   id: string,
@@ -301,14 +385,20 @@ export async function runPublish(
   count: number,
   mode: PublishMode,
   payload: Payload,
+  withCeilings = false,
 ): Promise<TimedScenario> {
+  if (withCeilings && "awaited" in mode) throw new Error(`${id}: the ceilings publish with a window in flight`);
   const stream = `${ctx.prefix}_${safeName(id)}`;
   const subject = `${stream}.created`;
   await ctx.admin.ensureStream(stream, { subjects: [`${stream}.>`] });
   const jsm = await jetstreamManager(ctx.adminNc);
   const once: Once = async (d, n, measure) => {
     await jsm.streams.purge(stream);
-    const result = await measure(() => publishMany(d, () => subject, n, mode, payload));
+    const result = await measure(async () => {
+      if (!isCeiling(d)) return publishMany(d, () => subject, n, mode, payload);
+      if ("awaited" in mode) throw new Error(`${id}: the ceilings publish with a window in flight`);
+      return d.publish(subject, n, mode.window, payload);
+    });
     // Not timed: check that every event was stored.
     const info = await jsm.streams.info(stream);
     if (info.state.messages !== n) {
@@ -316,9 +406,18 @@ export async function runPublish(
     }
     return result;
   };
-  return runRounds(ctx, id, title, count, payload, once, async () => {
-    await jsm.streams.delete(stream).catch(() => {});
-  });
+  return runRounds(
+    ctx,
+    id,
+    title,
+    count,
+    payload,
+    once,
+    async () => {
+      await jsm.streams.delete(stream).catch(() => {});
+    },
+    withCeilings,
+  );
 }
 
 /** How many subjects the consume streams' events take turns on (for `orderBy: "subject"`). */
@@ -370,7 +469,8 @@ export async function deleteConsumeStreams(ctx: ScenarioContext, streams: Consum
 /**
  * Consume scenario: drain `count` events through a fresh consumer, decoding
  * and acking each; with `processing`, through the variant's `process`
- * instead of `drain`.
+ * instead of `drain`. `withCeilings` (fire-and-forget `drain` only) adds the
+ * ceilings to the turn; they read the plain stream, as windshift does.
  */
 export async function runConsume(
   ctx: ScenarioContext,
@@ -381,8 +481,12 @@ export async function runConsume(
   confirmAcks: boolean,
   pending: number,
   processing?: ProcessMode,
+  withCeilings = false,
 ): Promise<TimedScenario> {
   if (count > streams.count) throw new Error(`${id}: ${count} events asked, the streams hold ${streams.count}`);
+  if (withCeilings && (confirmAcks || processing !== undefined)) {
+    throw new Error(`${id}: the ceilings consume with fire-and-forget acks, without a processor`);
+  }
   const jsm = await jetstreamManager(ctx.adminNc);
   let serial = 0;
   const once: Once = async (d, n, measure) => {
@@ -395,6 +499,7 @@ export async function runConsume(
     });
     try {
       const result = await measure(async () => {
+        if (isCeiling(d)) return d.drain(stream, consumer, n);
         if (processing === undefined) await d.drain(stream, consumer, n, confirmAcks, pending);
         else await d.process(stream, consumer, n, confirmAcks, pending, processing);
         return undefined;
@@ -405,7 +510,7 @@ export async function runConsume(
       await jsm.consumers.delete(stream, consumer).catch(() => {});
     }
   };
-  return runRounds(ctx, id, title, count, streams.payload, once, async () => {});
+  return runRounds(ctx, id, title, count, streams.payload, once, async () => {}, withCeilings);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -515,6 +620,7 @@ export async function runLatency(
       maxUnsettledEvents: Math.max(1_000, pending),
     });
     try {
+      if (isCeiling(d)) throw new Error(`${id}: no ceiling measures latency`);
       const result = await measure(() => latencyRound(d, stream, consumer, n, rate, payload, confirmAcks, pending));
       await verifyAcked(jsm, stream, consumer, firstSeq + n - 1, `${id}/${d.variant}`);
       return result;
