@@ -8,6 +8,7 @@
  */
 
 import type { Clock } from "../../internal/clock.js";
+import { holdable } from "../canonical.js";
 import type { Ensured, StreamConfig } from "../engine.js";
 import { ownSubjectsOverlap, storageChange, subjectsOverlap } from "../errors.js";
 import { hasWildcard, overlaps } from "../subjects.js";
@@ -175,20 +176,4 @@ export class StreamCatalog {
       if (source !== undefined) link.attach(source);
     }
   }
-}
-
-/**
- * The configuration as the engine holds and echoes it: a frozen copy. Like
- * nats-server, a stream with neither subjects nor sources captures its own
- * name.
- */
-function holdable(config: StreamConfig): StreamConfig {
-  const subjects = config.subjects.length === 0 && config.sources.length === 0 ? [config.name] : [...config.subjects];
-  return Object.freeze({
-    ...config,
-    subjects: Object.freeze(subjects),
-    sources: Object.freeze(
-      config.sources.map((s) => Object.freeze({ ...s, subjects: Object.freeze([...s.subjects]) })),
-    ),
-  });
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Headers } from "../../wire.js";
+import { storedHeaders } from "../canonical.js";
 import type { Appended, OutgoingEvent, RawHeaders, StreamConfig, StreamContents } from "../engine.js";
 import { limitRefused, wrongSequence } from "../errors.js";
 import { compileMatcher, hasWildcard, type SubjectMatcher } from "../subjects.js";
@@ -299,23 +299,4 @@ export class MemoryStream {
     this.#index.removed(record.subject, record.id);
     for (const listener of this.#listeners) listener.eventRemoved(this, record);
   }
-}
-
-/**
- * The headers stored with an event: its own, plus the idempotency key and the
- * checks it was published with, under the names JetStream stores them with,
- * so that both engines deliver the same headers.
- */
-function storedHeaders(event: OutgoingEvent): RawHeaders {
-  const { idempotencyKey, expectedLastId, expectedLastSubjectId } = event;
-  if (idempotencyKey === undefined && expectedLastId === undefined && expectedLastSubjectId === undefined) {
-    return event.headers;
-  }
-  const headers = [...event.headers];
-  if (idempotencyKey !== undefined) headers.push([Headers.MsgId, idempotencyKey]);
-  if (expectedLastId !== undefined) headers.push([Headers.ExpectedLastSequence, String(expectedLastId)]);
-  if (expectedLastSubjectId !== undefined) {
-    headers.push([Headers.ExpectedLastSubjectSequence, String(expectedLastSubjectId)]);
-  }
-  return headers;
 }

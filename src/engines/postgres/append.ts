@@ -17,8 +17,8 @@ import { ErrorCode, WindshiftError } from "../../errors.js";
 import { abortError, throwIfAborted } from "../../internal/abort.js";
 import { realClock } from "../../internal/clock.js";
 import { describe } from "../../internal/names.js";
-import { Headers } from "../../wire.js";
-import type { Appended, AppendOptions, OutgoingEvent, RawHeaders } from "../engine.js";
+import { storedHeaders } from "../canonical.js";
+import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
 import { unboundSubject, wrongSequence } from "../errors.js";
 import { Captures, type CapturingStream } from "./captures.js";
 import { type Database, quoted, schemaName, withConnection } from "./database.js";
@@ -201,20 +201,4 @@ function keptMoving(subject: string, stream: string): WindshiftError {
     `publish to ${describe(subject)}: stream ${describe(stream)} kept being deleted or changed while the event was stored; the event was not stored`,
     { details: { subject, stream } },
   );
-}
-
-/**
- * The headers stored with an event: its own, plus the idempotency key and the
- * checks it was published with, under JetStream's names, so that every
- * engine delivers the same headers.
- */
-function storedHeaders(event: OutgoingEvent): RawHeaders {
-  const { idempotencyKey, expectedLastId, expectedLastSubjectId } = event;
-  const headers = [...event.headers];
-  if (idempotencyKey !== undefined) headers.push([Headers.MsgId, idempotencyKey]);
-  if (expectedLastId !== undefined) headers.push([Headers.ExpectedLastSequence, String(expectedLastId)]);
-  if (expectedLastSubjectId !== undefined) {
-    headers.push([Headers.ExpectedLastSubjectSequence, String(expectedLastSubjectId)]);
-  }
-  return headers;
 }

@@ -11,6 +11,7 @@
 
 import type { ClientBase } from "pg";
 import { throwIfAborted } from "../../internal/abort.js";
+import { holdable } from "../canonical.js";
 import type { Ensured, StreamConfig } from "../engine.js";
 import { ownSubjectsOverlap, storageChange, subjectsOverlap } from "../errors.js";
 import { overlaps } from "../subjects.js";
@@ -124,20 +125,4 @@ function check(config: StreamConfig, existing: StreamRow | undefined, streams: r
 
 function failure(err: unknown, what: string, schema: string, rolledBack: string, unanswered: string) {
   return databaseFailure(err, { what, schema, rolledBack, unanswered: (cause) => noAnswer(what, unanswered, cause) });
-}
-
-/**
- * The configuration as the engine holds and echoes it: a frozen copy. Like
- * nats-server (and the memory engine), a stream with neither subjects nor
- * sources captures its own name.
- */
-function holdable(config: StreamConfig): StreamConfig {
-  const subjects = config.subjects.length === 0 && config.sources.length === 0 ? [config.name] : [...config.subjects];
-  return Object.freeze({
-    ...config,
-    subjects: Object.freeze(subjects),
-    sources: Object.freeze(
-      config.sources.map((s) => Object.freeze({ ...s, subjects: Object.freeze([...s.subjects]) })),
-    ),
-  });
 }
