@@ -44,8 +44,8 @@ describe("ensureSchema", () => {
     const first = await ensureSchema(env.pool, { schema });
     expect(first).toEqual({ schema, version: latest, applied: shipped.map((m) => m.version) });
     expect(await contents(schema)).toEqual({
-      tables: ["events", "migrations", "streams"],
-      functions: ["append"],
+      tables: ["consumers", "deliveries", "events", "migrations", "streams"],
+      functions: ["append", "claim", "consumer_row", "settle"],
       migrations: shipped.map((m) => ({ version: m.version, name: m.name })),
     });
 
@@ -94,7 +94,7 @@ describe("ensureSchema", () => {
     const schema = env.dropLater(`${uniqueSchema("Mixed_Case")}`);
     const result = await ensureSchema(env.pool, { schema });
     expect(result.applied.length).toBeGreaterThan(0);
-    expect((await contents(schema)).tables).toEqual(["events", "migrations", "streams"]);
+    expect((await contents(schema)).tables).toEqual(["consumers", "deliveries", "events", "migrations", "streams"]);
     expect((await contents(schema.toLowerCase())).tables).toEqual([]);
   });
 

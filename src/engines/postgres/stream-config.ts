@@ -58,11 +58,13 @@ function sourceFromJson(json: unknown): SourceConfig {
   });
 }
 
-function positionToJson(position: Position): unknown {
+/** A position as JSON (a time as an ISO string). */
+export function positionToJson(position: Position): unknown {
   return position.kind === "time" ? { kind: "time", time: position.time.toISOString() } : position;
 }
 
-function positionFromJson(json: unknown): Position {
+/** The frozen `Position` of its JSON. */
+export function positionFromJson(json: unknown): Position {
   const o = record(json);
   switch (o.kind) {
     case "start":

@@ -93,6 +93,11 @@ export async function deleteStream(db: Database, schema: string, name: string, s
     return await withConnection(db, (client: ClientBase) =>
       inTransaction(client, async () => {
         await lockForTransaction(client, { streamsOf: schema });
+        // Delivery rows before the consumer rows the cascade locks: claim()'s lock order (migration 002).
+        await client.query(
+          `DELETE FROM ${quoted(schema)}.deliveries WHERE stream = (SELECT id FROM ${quoted(schema)}.streams WHERE name = $1)`,
+          [name],
+        );
         const deleted = await client.query(`DELETE FROM ${quoted(schema)}.streams WHERE name = $1`, [name]);
         return deleted.rowCount === 1;
       }),
