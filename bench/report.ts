@@ -166,7 +166,7 @@ export function formatReport(report: BenchReport): string {
     "processor replaces, so ÷ raw there is the processor against that loop.",
     ...formatCeilings(report),
     "",
-    "Telemetry with no SDK registered: the calls publish/, consume/subscription.ts, settler.ts and event.ts make, against the no-op",
+    "Telemetry with no SDK registered: the calls publish/, consume/open-subscription.ts, settler.ts and event.ts make, against the no-op",
     `@opentelemetry/api (median of ${f.batches} batches of ${f.iterations.toLocaleString("en-US")} iterations; ` +
       "share: the larger figure over windshift's per-event time above):",
     table(

@@ -7,7 +7,7 @@
  *
  * - publish: `publish()` in src/publish/publish.ts: the `tracing()` check,
  *   `context.active()`, `injectTraceContext`, the start time, and the metrics;
- * - process: `#handOut` in src/consume/subscription.ts and `Settler.track`:
+ * - process: `#handOut` in src/consume/open-subscription.ts and `Settler.track`:
  *   `extractTraceContext` over the header map, the `tracing()` check, the
  *   hand-out time and the consumed counter;
  * - settle: the fire-and-forget `ack()` in src/consume/event.ts

@@ -1,10 +1,10 @@
 import type { DescMessage } from "@bufbuild/protobuf";
+import { subscribe } from "../consume/open-subscription.js";
 import type { SubscribeOptions } from "../consume/options.js";
-import { subscribe } from "../consume/subscription.js";
 import type { Engine } from "../engines/engine.js";
 import { idempotent } from "../process/idempotent.js";
-import { startProcessor } from "../process/processor.js";
 import { replayDeadLetters } from "../process/replay.js";
+import { startProcessor } from "../process/running-processor.js";
 import { publish } from "../publish/publish.js";
 import type { Runtime } from "../runtime.js";
 import { ensureConsumer } from "../streams/consumers.js";
