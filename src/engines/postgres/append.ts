@@ -5,9 +5,11 @@
  * The work is one call of the schema's `append()` function (see
  * `sql/postgres/001_streams_and_events.sql`), a single statement and so a
  * single round trip: it takes the stream row's lock, deduplicates, checks
- * `expectedLastId` / `expectedLastSubjectId`, then gives the next id and
- * inserts the event. The row lock is held until the statement's transaction
- * commits, which makes ids gapless per stream and committed in id order.
+ * `expectedLastId` / `expectedLastSubjectId`, applies the stream's limits
+ * (migration 003: refusals come back as outcomes, worded here as the memory
+ * engine words them), then gives the next id and inserts the event. The row
+ * lock is held until the statement's transaction commits, which makes ids
+ * gapless per stream and committed in id order.
  *
  * @module
  */
@@ -19,7 +21,7 @@ import { realClock } from "../../internal/clock.js";
 import { describe } from "../../internal/names.js";
 import { storedHeaders } from "../canonical.js";
 import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
-import { unboundSubject, wrongSequence } from "../errors.js";
+import { limitRefused, unboundSubject, wrongSequence } from "../errors.js";
 import { Captures, type CapturingStream } from "./captures.js";
 import { type Database, quoted, schemaName, withConnection } from "./database.js";
 import { databaseFailure, noAnswer } from "./failures.js";
@@ -51,9 +53,26 @@ export interface AppenderOptions {
 const MAX_MOVES = 5;
 
 interface AppendRow {
-  outcome: "stored" | "duplicate" | "wrong_last_subject_id" | "wrong_last_id" | "moved";
+  outcome:
+    | "stored"
+    | "duplicate"
+    | "wrong_last_subject_id"
+    | "wrong_last_id"
+    | "moved"
+    | "event_too_large"
+    | "subject_full"
+    | "stream_full"
+    | "bytes_full";
   id: string | null;
 }
+
+/** A limit's refusal (migration 003), in the memory engine's (and nats-server's) words. */
+const REFUSALS: Partial<Record<AppendRow["outcome"], string>> = {
+  event_too_large: "message size exceeds maximum allowed",
+  subject_full: "maximum messages per subject exceeded",
+  stream_full: "maximum messages exceeded",
+  bytes_full: "maximum bytes exceeded",
+};
 
 /** Where one attempt is: a statement sent may have stored the event; one given up on must not be sent. */
 interface Attempt {
@@ -138,6 +157,8 @@ function appended(row: AppendRow, stream: CapturingStream, event: OutgoingEvent)
     return { id, stream: stream.name, duplicate: row.outcome === "duplicate" };
   }
   const { subject, expectedLastId, expectedLastSubjectId } = event;
+  const refusal = REFUSALS[row.outcome];
+  if (refusal !== undefined) throw limitRefused(subject, stream.name, refusal);
   throw wrongSequence({ subject, stream: stream.name, expectedLastId, expectedLastSubjectId }, id);
 }
 
