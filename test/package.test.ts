@@ -166,6 +166,46 @@ export async function scratch(): Promise<string[]> {
 }
 `;
 
+// windshift/postgres, run against the test database: the SQL files it applies
+// must be in the package, where the build looks for them.
+const postgresProgram = `
+import { type StringValue, StringValueSchema } from "@bufbuild/protobuf/wkt";
+import pg from "pg";
+import type { Events, Subscription } from "windshift";
+import { createPostgresEvents, ensureSchema, type PostgresEventsOptions } from "windshift/postgres";
+
+const url = process.env.WINDSHIFT_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const schema = \`ws_pack_\${process.pid}\`;
+const options: PostgresEventsOptions = { connectionString: url, schema };
+const events: Events = createPostgresEvents(options);
+try {
+  await events.ensureStream("scratch", { subjects: ["scratch.>"] });
+  await events.ensureConsumer("scratch", { name: "reader", from: { start: true } });
+  const first = await events.publish("scratch.hello", StringValueSchema, { value: "hello" });
+  const seen: string[] = [];
+  {
+    await using sub: Subscription<StringValue> = await events.subscribe("scratch", "reader", {
+      schema: StringValueSchema,
+    });
+    for await (const event of sub) {
+      seen.push(event.data.value);
+      await event.ack();
+      break;
+    }
+  }
+  const pool = new pg.Pool({ connectionString: url });
+  const again = await ensureSchema(pool, { schema });
+  await pool.end();
+  console.log(JSON.stringify({ first, seen, applied: again.applied }));
+} finally {
+  await events.close();
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(\`DROP SCHEMA IF EXISTS "\${schema}" CASCADE\`);
+  await admin.end();
+}
+`;
+
 // Each subpath on its own: what it needs must come with it.
 const testingProgram = `
 import { createMemoryEvents, createTestClock } from "windshift/testing";
@@ -293,12 +333,15 @@ describe("the packed package", () => {
         "@opentelemetry/api",
         "@bufbuild/protobuf",
         `@types/node@${typesNode}`,
+        "pg",
+        "@types/pg",
       ],
       { cwd: project, maxBuffer: 16 * 1024 * 1024 },
     );
     await writeFile(join(project, "types.ts"), typesProgram);
     await writeFile(join(project, "testing.ts"), testingProgram);
     await writeFile(join(project, "topology.ts"), topologyProgram);
+    await writeFile(join(project, "postgres.ts"), postgresProgram);
   }, 300_000);
 
   afterAll(async () => {
@@ -316,11 +359,19 @@ describe("the packed package", () => {
         "dist/testing/index.d.ts",
         "dist/topology/index.js",
         "dist/topology/index.d.ts",
+        "dist/postgres/index.js",
+        "dist/postgres/index.d.ts",
+        "sql/postgres/001_streams_and_events.sql",
       ]),
     );
-    // Only the build and the files npm always ships: no sources, tests or protos.
+    // Only the build, the PostgreSQL schema and the files npm always ships: no sources, tests or protos.
     expect(
-      files.filter((f) => !f.startsWith("dist/") && !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(f)),
+      files.filter(
+        (f) =>
+          !f.startsWith("dist/") &&
+          !/^sql\/postgres\/\d{3}_[a-z0-9_]+\.sql$/.test(f) &&
+          !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(f),
+      ),
     ).toEqual([]);
     // Maps would point at ../src/*.ts, which is not shipped.
     expect(files.filter((f) => f.endsWith(".map"))).toEqual([]);
@@ -395,8 +446,25 @@ describe("the packed package", () => {
     });
   });
 
+  it("runs windshift/postgres against PostgreSQL with the schema files it ships", { timeout: 120_000 }, async () => {
+    const config = "tsconfig.postgres.json";
+    await writeFile(
+      join(project, config),
+      JSON.stringify({ compilerOptions: tsconfig.compilerOptions, files: ["postgres.ts"] }, null, 2),
+    );
+    const checked = await typeCheck(compilers[0].tsc, project, config);
+    expect(checked.errors, "the PostgreSQL program does not type-check against the package").toEqual([]);
+    const { stdout } = await run(process.execPath, [join(project, "postgres.js")], { cwd: project, timeout: 60_000 });
+    const lines = stdout.trim().split("\n");
+    expect(JSON.parse(lines[lines.length - 1] ?? "null")).toEqual({
+      first: { id: 1, stream: "scratch", duplicate: false },
+      seen: ["hello"],
+      applied: [],
+    });
+  });
+
   it("compile for each subpath imported alone", { timeout: 120_000 }, async () => {
-    for (const program of ["testing.ts", "topology.ts"]) {
+    for (const program of ["testing.ts", "topology.ts", "postgres.ts"]) {
       const config = `tsconfig.alone.${program}.json`;
       await writeFile(
         join(project, config),

@@ -51,6 +51,7 @@ CREATE TABLE consumers (
   config jsonb NOT NULL CHECK (jsonb_typeof(config -> 'subjects') = 'array'),
   filter text,
   next_id bigint NOT NULL CHECK (next_id >= 0),
+  active_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   created timestamptz NOT NULL DEFAULT now(),
   UNIQUE (stream, name)
 );
@@ -70,8 +71,41 @@ CREATE INDEX deliveries_due ON deliveries (consumer, due_at, event_id);
 -- For the foreign key's cascade when events are removed.
 CREATE INDEX deliveries_event ON deliveries (stream, event_id);
 
+-- Whether a consumer with inactiveThresholdMs went unused (no claim, no
+-- ensure) for longer: it is then gone, as JetStream removes it, though its
+-- row stays until drop_inactive() deletes it.
+CREATE FUNCTION inactive(p_config jsonb, p_active_at timestamptz) RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+  SELECT coalesce(p_active_at + (p_config ->> 'inactiveThresholdMs')::bigint * interval '1 millisecond'
+                  <= clock_timestamp(), false)
+$$;
+
+-- Deletes the inactive consumers of stream `p_stream` (by name) with what
+-- they had unsettled; how many.
+CREATE FUNCTION drop_inactive(p_stream text) RETURNS integer
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+AS $$
+DECLARE
+  v_ids integer[];
+BEGIN
+  SELECT array_agg(c.id) INTO v_ids
+    FROM consumers c JOIN streams s ON s.id = c.stream
+   WHERE s.name = p_stream AND inactive(c.config, c.active_at);
+  IF v_ids IS NULL THEN
+    RETURN 0;
+  END IF;
+  -- Delivery rows first, then the consumer rows: claim()'s lock order.
+  DELETE FROM deliveries d WHERE d.consumer = ANY (v_ids);
+  DELETE FROM consumers c WHERE c.id = ANY (v_ids);
+  RETURN cardinality(v_ids);
+END
+$$;
+
 -- The consumer `p_consumer` of stream `p_stream`; raises no_data_found
--- (P0002) with the message 'stream' or 'consumer' for what is missing.
+-- (P0002) with the message 'stream' or 'consumer' for what is missing (an
+-- inactive consumer is missing).
 CREATE FUNCTION consumer_row(p_stream text, p_consumer text, OUT id integer, OUT stream integer, OUT config jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path FROM CURRENT
@@ -79,7 +113,7 @@ AS $$
 BEGIN
   SELECT c.id, c.stream, c.config INTO id, stream, config
     FROM consumers c JOIN streams s ON s.id = c.stream
-   WHERE s.name = p_stream AND c.name = p_consumer;
+   WHERE s.name = p_stream AND c.name = p_consumer AND NOT inactive(c.config, c.active_at);
   IF NOT FOUND THEN
     IF EXISTS (SELECT 1 FROM streams s WHERE s.name = p_stream) THEN
       RAISE EXCEPTION 'consumer' USING ERRCODE = 'no_data_found';
@@ -89,7 +123,8 @@ BEGIN
 END
 $$;
 
--- Hands out at most p_max deliveries: due redeliveries first, then new events.
+-- Hands out at most p_max deliveries: due redeliveries first, in the order
+-- they fell due (releases keep the order they were sent in), then new events.
 CREATE FUNCTION claim(p_stream text, p_consumer text, p_max integer)
 RETURNS TABLE (id bigint, subject text, headers jsonb, payload bytea, stored_at timestamptz, attempts integer)
 LANGUAGE plpgsql
@@ -107,9 +142,22 @@ DECLARE
   v_taken integer;
   v_now timestamptz := clock_timestamp();
   v_ids bigint[];
+  v_idle bigint;
+  v_cutoff timestamptz;
 BEGIN
   SELECT * INTO v FROM consumer_row(p_stream, p_consumer);
   v_max := (v.config ->> 'maxDeliveryAttempts')::integer;
+  -- A claim (of any size, 0 too) is activity: it keeps a consumer with
+  -- inactiveThresholdMs alive, written at most every quarter threshold.
+  v_idle := (v.config ->> 'inactiveThresholdMs')::bigint;
+  IF v_idle IS NOT NULL THEN
+    UPDATE consumers c SET active_at = v_now
+     WHERE c.id = v.id AND c.active_at < v_now - (v_idle / 4) * interval '1 millisecond';
+  END IF;
+  -- Events older than the stream's maxAgeMs are never handed out, whether
+  -- or not an append removed them yet.
+  SELECT coalesce(v_now - (s.config ->> 'maxAgeMs')::bigint * interval '1 millisecond', '-infinity')
+    INTO v_cutoff FROM streams s WHERE s.id = v.stream;
 
   IF v_max IS NOT NULL THEN
     DELETE FROM deliveries d
@@ -121,8 +169,9 @@ BEGIN
 
   RETURN QUERY
     WITH due AS (
-      SELECT x.event_id FROM deliveries x
+      SELECT x.event_id, x.due_at FROM deliveries x
        WHERE x.consumer = v.id AND x.due_at <= v_now AND (v_max IS NULL OR x.attempts < v_max)
+         AND EXISTS (SELECT 1 FROM events e WHERE e.stream = v.stream AND e.id = x.event_id AND e.stored_at > v_cutoff)
        ORDER BY x.due_at, x.event_id
        LIMIT p_max
          FOR UPDATE SKIP LOCKED
@@ -135,8 +184,10 @@ BEGIN
       RETURNING d.event_id, d.attempts
     )
     SELECT e.id, e.subject, e.headers, e.payload, e.stored_at, t.attempts
-      FROM taken t JOIN events e ON e.stream = v.stream AND e.id = t.event_id
-     ORDER BY e.id;
+      FROM taken t
+      JOIN due ON due.event_id = t.event_id
+      JOIN events e ON e.stream = v.stream AND e.id = t.event_id
+     ORDER BY due.due_at, due.event_id;
   GET DIAGNOSTICS v_taken = ROW_COUNT;
   IF v_taken >= p_max THEN
     RETURN;
@@ -153,12 +204,17 @@ BEGIN
   -- Every id up to v_last committed before this read: the next statement sees them all.
   SELECT s.last_id INTO v_last FROM streams s WHERE s.id = v.stream;
 
+  -- FOR KEY SHARE: an event removed meanwhile (a limit, deleteEvent) is
+  -- skipped, and one not removed yet stays until this statement ends, so the
+  -- delivery row's foreign key always holds.
   WITH picked AS (
     SELECT e.id FROM events e
      WHERE e.stream = v.stream AND e.id > v_next AND e.id <= v_last
        AND (v_filter IS NULL OR e.subject ~ v_filter)
+       AND e.stored_at > v_cutoff
      ORDER BY e.id
      LIMIT v_room
+       FOR KEY SHARE
   ), inserted AS (
     INSERT INTO deliveries (consumer, stream, event_id, attempts, due_at)
     SELECT v.id, v.stream, p.id, 1,

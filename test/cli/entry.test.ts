@@ -38,7 +38,7 @@ describe("the windshift CLI's entry", () => {
   it("is the package's bin, with a shebang, and no export (the topology loader is a subpath of its own)", async () => {
     const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
     expect(pkg.bin).toEqual({ windshift: "./dist/cli/main.js" });
-    expect(Object.keys(pkg.exports)).toEqual([".", "./testing", "./topology", "./package.json"]);
+    expect(Object.keys(pkg.exports)).toEqual([".", "./testing", "./topology", "./postgres", "./package.json"]);
     expect(pkg.dependencies).toHaveProperty("yaml");
     expect(pkg.dependencies).toHaveProperty("@nats-io/transport-node");
     expect(await readFile(join(root, "src/cli/main.ts"), "utf8")).toMatch(/^#!\/usr\/bin\/env node\n/);

@@ -6,10 +6,7 @@
 import { expect, it } from "vitest";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import type { Engine } from "../../src/engines/engine.js";
-import { createJetStreamEngine } from "../../src/engines/jetstream/engine.js";
-import { createMemoryEngine } from "../../src/engines/memory/engine.js";
 import { ErrorCode } from "../../src/index.js";
-import { silentLogger } from "../../src/internal/logger.js";
 import { recordingLogger } from "../log.js";
 import { describeEngines, type EngineEnv, uniqueName } from "./harness.js";
 import { publishN, windshiftError } from "./support.js";
@@ -290,8 +287,7 @@ describeEngines("error messages: a new consumer at the end of a stream with even
 describeEngines("error messages: key-value revisions", (env) => {
   /** The engine under the harness's client, made anew over the same server or on the same clock. */
   function engineOf(): Engine {
-    if (env.nc !== undefined) return createJetStreamEngine(env.nc, { logger: silentLogger, maxPublishesInFlight: 4 });
-    return createMemoryEngine({ clock: env.clock as NonNullable<typeof env.clock> });
+    return env.newEngine();
   }
 
   it("a stale expectedRevision names the key, the bucket, both revisions and the fix", async () => {

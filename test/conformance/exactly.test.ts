@@ -10,8 +10,13 @@ describeEngines("ensure: exactly these options", (env) => {
     const source = uniqueName();
     const copy = uniqueName();
     await env.events.ensureStream(source, { subjects: [`${source}.>`] });
-    const created = await env.events.ensureStream(copy, { sources: [{ stream: source }] });
-    expect(created.config.sources).toEqual([{ stream: source, from: { start: true } }]);
+    // Where the engine has no sources (PostgreSQL), the stream starts without them.
+    if (env.caps.sources) {
+      const created = await env.events.ensureStream(copy, { sources: [{ stream: source }] });
+      expect(created.config.sources).toEqual([{ stream: source, from: { start: true } }]);
+    } else {
+      await env.events.ensureStream(copy, { subjects: [`${copy}.old`] });
+    }
     const updated = await env.events.ensureStream(copy, { subjects: [`${copy}.>`] });
     expect(updated.config.sources).toBeUndefined();
     expect(updated.config.subjects).toEqual([`${copy}.>`]);

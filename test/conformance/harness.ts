@@ -5,7 +5,9 @@
  *
  * - `jetstream`: a real nats-server started for the file (free port,
  *   temporary store), real time;
- * - `memory`: `createMemoryEvents` over a store of its own, on a test clock.
+ * - `memory`: `createMemoryEvents` over a store of its own, on a test clock;
+ * - `postgres`: `createPostgresEvents` over a schema of its own in the test
+ *   database (dropped after the file), real time.
  *
  * Time is the one thing a test must not handle itself: it lets time pass with
  * `env.elapse(ms)` and waits for conditions with `env.eventually(check)`, which
@@ -16,11 +18,17 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
+import pg from "pg";
 import { afterAll, beforeAll, describe } from "vitest";
 import type { Engine } from "../../src/engines/engine.js";
 import { createJetStreamEngine } from "../../src/engines/jetstream/engine.js";
+import { createMemoryEngine } from "../../src/engines/memory/engine.js";
+import { quoted } from "../../src/engines/postgres/database.js";
+import { createPostgresEngine } from "../../src/engines/postgres/engine.js";
+import { ensureSchema } from "../../src/engines/postgres/schema.js";
 import { type ClientOptions, createEvents, type Events } from "../../src/index.js";
 import { silentLogger } from "../../src/internal/logger.js";
+import { createPostgresEvents } from "../../src/postgres/index.js";
 import {
   createMemoryEvents,
   createMemoryStore,
@@ -31,12 +39,13 @@ import {
   type TestClock,
 } from "../../src/testing/index.js";
 import { holdFor, waitFor } from "../helpers.js";
+import { POSTGRES_URL, uniqueSchema } from "../postgres/harness.js";
 
 /** The next value of an iterator, failing after a few seconds (real time) instead of hanging. */
 export { nextEvent as nextOf, streamWithWorker, uniqueName } from "../helpers.js";
 
 /** The engines every conformance test runs on. */
-export const ENGINES = ["jetstream", "memory"] as const;
+export const ENGINES = ["jetstream", "memory", "postgres"] as const;
 export type EngineName = (typeof ENGINES)[number];
 
 /** What an engine can do; a test of something an engine lacks checks the flag. */
@@ -47,6 +56,8 @@ export interface Capabilities {
   readonly natsServer: boolean;
   /** More than one replica can be had (the memory engine echoes any number; one server has one). */
   readonly replication: boolean;
+  /** Streams can copy other streams (sources); PostgreSQL has nothing to copy from. */
+  readonly sources: boolean;
 }
 
 /** A consumer's progress, as the engine reports it. */
@@ -88,6 +99,8 @@ export interface EngineEnv {
   readonly clock: TestClock | undefined;
   /** The NATS connection (JetStream only), for checks of the engine's own. */
   readonly nc: NatsConnection | undefined;
+  /** A new engine over the same server, on the same clock, or over the same schema; the caller closes it. */
+  newEngine(): Engine;
 }
 
 /** A consumer's progress as `engine` reports it. */
@@ -113,7 +126,7 @@ export function describeEngines(title: string, body: (env: EngineEnv) => void): 
 
 /** Sets up one engine around the enclosing block's tests. */
 export function useEngine(name: EngineName): EngineEnv {
-  const env = name === "jetstream" ? jetStreamEnv() : memoryEnv();
+  const env = name === "jetstream" ? jetStreamEnv() : name === "memory" ? memoryEnv() : postgresEnv();
   beforeAll(() => env.setUp());
   afterAll(() => env.tearDown());
   return env.api;
@@ -142,7 +155,7 @@ function jetStreamEnv(): Lifecycle {
   };
   const api: EngineEnv = {
     name: "jetstream",
-    caps: { virtualTime: false, natsServer: true, replication: false },
+    caps: { virtualTime: false, natsServer: true, replication: false, sources: true },
     get events() {
       return required(events, "events");
     },
@@ -156,6 +169,7 @@ function jetStreamEnv(): Lifecycle {
     eventually: (check, options = {}) => waitFor(check, options),
     progress: (stream, consumer) => progressOf(required(engine, "engine"), stream, consumer),
     settled: (stream, consumer, count) => settledWith(api, stream, consumer, count),
+    newEngine: () => createJetStreamEngine(required(nc, "nc"), { logger: silentLogger, maxPublishesInFlight: 4 }),
   };
   return {
     api,
@@ -180,7 +194,7 @@ function memoryEnv(): Lifecycle {
   let engine: Engine | undefined;
   const api: EngineEnv = {
     name: "memory",
-    caps: { virtualTime: true, natsServer: false, replication: true },
+    caps: { virtualTime: true, natsServer: false, replication: true, sources: true },
     get events() {
       return required(events, "events");
     },
@@ -194,6 +208,7 @@ function memoryEnv(): Lifecycle {
     eventually: (check, options = {}) => pollVirtualTime(required(clock, "clock"), check, options),
     progress: (stream, consumer) => progressOf(required(engine, "engine"), stream, consumer),
     settled: (stream, consumer, count) => settledWith(api, stream, consumer, count),
+    newEngine: () => createMemoryEngine({ clock: required(clock, "clock") }),
   };
   return {
     api,
@@ -207,6 +222,74 @@ function memoryEnv(): Lifecycle {
       await store?.close();
     },
   };
+}
+
+function postgresEnv(): Lifecycle {
+  const schema = uniqueSchema("ws_conf");
+  const pools: pg.Pool[] = [];
+  const clients: Events[] = [];
+  let events: Events | undefined;
+  let engine: Engine | undefined;
+  const pool = (): pg.Pool => {
+    const p = new pg.Pool({ connectionString: POSTGRES_URL, max: 10 });
+    p.on("error", () => {});
+    pools.push(p);
+    return p;
+  };
+  const api: EngineEnv = {
+    name: "postgres",
+    caps: { virtualTime: false, natsServer: false, replication: false, sources: false },
+    get events() {
+      return required(events, "events");
+    },
+    clock: undefined,
+    nc: undefined,
+    client: async (options) => {
+      const client = createPostgresEvents({ ...options, pool: pool(), schema });
+      clients.push(client);
+      return client;
+    },
+    now: () => Date.now(),
+    elapse: holdFor,
+    eventually: (check, options = {}) => waitFor(check, options),
+    progress: (stream, consumer) => progressOf(required(engine, "engine"), stream, consumer),
+    settled: (stream, consumer, count) => settledWith(api, stream, consumer, count),
+    newEngine: () => postgresEngine(pool(), schema),
+  };
+  return {
+    api,
+    async setUp() {
+      const main = pool();
+      await ensureSchema(main, { schema });
+      events = createPostgresEvents({ pool: main, schema });
+      engine = postgresEngine(pool(), schema);
+    },
+    async tearDown() {
+      await Promise.all([events, ...clients].map((c) => c?.close().catch(() => {})));
+      await engine?.close();
+      const admin = new pg.Client({ connectionString: POSTGRES_URL });
+      await admin.connect();
+      try {
+        await admin.query(`DROP SCHEMA IF EXISTS ${quoted(schema)} CASCADE`);
+      } finally {
+        await admin.end();
+        await Promise.all(pools.map((p) => p.end()));
+      }
+    },
+  };
+}
+
+/** A PostgreSQL engine over a migrated schema, with the client's defaults. */
+function postgresEngine(pool: pg.Pool, schema: string): Engine {
+  return createPostgresEngine({
+    pool,
+    schema,
+    migrate: false,
+    pollIntervalMs: 1_000,
+    maxPayloadBytes: 1_048_576,
+    logger: silentLogger,
+    ownsPool: false,
+  });
 }
 
 /** The engine behind a store, to read consumer progress the way the JetStream side reads it from the server. */

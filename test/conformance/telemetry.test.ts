@@ -30,9 +30,10 @@ import { until } from "./support.js";
 // has (their values are checked in test/jetstream/telemetry.test.ts).
 
 /** What each engine says about its connection. */
-const CONNECTION: Record<EngineName, { system: string; serverAttributes: boolean }> = {
-  jetstream: { system: "nats", serverAttributes: true },
-  memory: { system: "memory", serverAttributes: false },
+const CONNECTION: Record<EngineName, { system: string; serverAttributes: string[] }> = {
+  jetstream: { system: "nats", serverAttributes: ["server.address", "server.port", "messaging.client.id"] },
+  memory: { system: "memory", serverAttributes: [] },
+  postgres: { system: "postgresql", serverAttributes: ["server.address", "server.port"] },
 };
 const SERVER_ATTRIBUTES = ["server.address", "server.port", "messaging.client.id"];
 
@@ -146,7 +147,7 @@ describeEngines("telemetry", (env) => {
         "windshift.data_type": "windshift.test.v1.TestEvent",
       });
       for (const s of [send, processing, ack]) {
-        expect(SERVER_ATTRIBUTES.filter((k) => k in s.attributes)).toEqual(serverAttributes ? SERVER_ATTRIBUTES : []);
+        expect(SERVER_ATTRIBUTES.filter((k) => k in s.attributes)).toEqual(serverAttributes);
       }
       expect(send.attributes["messaging.message.body.size"]).toBeUndefined();
       expect(processing.attributes).toMatchObject({

@@ -21,8 +21,8 @@ import {
 // delivered, none settled. test/jetstream/validation.test.ts adds the
 // wire-level proof (nothing left the NATS connection).
 
-/** The largest payload of each engine as the harness sets it up: nats-server's default max_payload, the memory store's default. */
-const MAX_PAYLOAD: Record<EngineName, number> = { jetstream: 1_048_576, memory: 1_048_576 };
+/** The largest payload of each engine as the harness sets it up: nats-server's default max_payload, the memory store's and PostgreSQL client's defaults. */
+const MAX_PAYLOAD: Record<EngineName, number> = { jetstream: 1_048_576, memory: 1_048_576, postgres: 1_048_576 };
 
 async function snapshot(env: EngineEnv, scene: Scene) {
   return {

@@ -13,6 +13,15 @@ import { uniqueSchema, usePostgres } from "./harness.js";
 
 const env = usePostgres();
 
+/** The tables every migrated schema has. */
+const TABLES = ["buckets", "consumers", "deliveries", "entries", "events", "migrations", "streams"];
+/** The functions every migrated schema has. */
+const FUNCTIONS = [
+  ...["append", "claim", "consumer_row", "contents", "delete_event", "drop_events", "drop_expired", "drop_inactive"],
+  ...["event_bytes", "expire", "inactive", "kv_delete", "kv_lock", "kv_open", "kv_put", "purge", "settle"],
+  "utf16_length",
+];
+
 /** The tables, functions and migrations a schema has. */
 async function contents(schema: string) {
   const tables = await env.pool.query<{ name: string }>(
@@ -44,8 +53,8 @@ describe("ensureSchema", () => {
     const first = await ensureSchema(env.pool, { schema });
     expect(first).toEqual({ schema, version: latest, applied: shipped.map((m) => m.version) });
     expect(await contents(schema)).toEqual({
-      tables: ["consumers", "deliveries", "events", "migrations", "streams"],
-      functions: ["append", "claim", "consumer_row", "settle"],
+      tables: TABLES,
+      functions: FUNCTIONS,
       migrations: shipped.map((m) => ({ version: m.version, name: m.name })),
     });
 
@@ -94,7 +103,7 @@ describe("ensureSchema", () => {
     const schema = env.dropLater(`${uniqueSchema("Mixed_Case")}`);
     const result = await ensureSchema(env.pool, { schema });
     expect(result.applied.length).toBeGreaterThan(0);
-    expect((await contents(schema)).tables).toEqual(["consumers", "deliveries", "events", "migrations", "streams"]);
+    expect((await contents(schema)).tables).toEqual(TABLES);
     expect((await contents(schema.toLowerCase())).tables).toEqual([]);
   });
 

@@ -9,11 +9,13 @@
  */
 
 import { randomInt } from "node:crypto";
+import { ErrorCode, isWindshiftError } from "../../errors.js";
 import { throwIfAborted } from "../../internal/abort.js";
 import type { ConsumerConfig, ConsumerState, Ensured } from "../engine.js";
 import { consumerNotFound, filterOutside, filterRefused, streamNotFound } from "../errors.js";
 import { consumerConfigFromJson, consumerConfigToJson, filterRegex } from "./consumer-config.js";
 import { type Database, inTransaction, quoted, sqlState, withConnection } from "./database.js";
+import { LIVE } from "./events.js";
 import { databaseFailure, noAnswer } from "./failures.js";
 
 /** A consumer as `ensureConsumer` made or found it. */
@@ -47,6 +49,8 @@ export async function ensureConsumer(
     if (subjects === undefined) throw streamNotFound(stream);
     const outside = filterOutside(config.subjects, subjects);
     if (outside !== undefined) throw filterRefused(stream, outside, subjects);
+    // A consumer gone inactive is removed first: one of its name starts afresh.
+    await db.query(`SELECT ${quoted(schema)}.drop_inactive($1)`, [stream]);
     for (;;) {
       const name = config.name ?? ephemeralName();
       const row = await upsert(db, schema, stream, name, config);
@@ -87,7 +91,8 @@ async function upsert(
        FROM ${s}.streams st WHERE st.name = $1
      ON CONFLICT (stream, name) DO ${
        config.name !== undefined
-         ? `UPDATE SET config = jsonb_set(EXCLUDED.config, '{from}', c.config -> 'from'), filter = EXCLUDED.filter`
+         ? `UPDATE SET config = jsonb_set(EXCLUDED.config, '{from}', c.config -> 'from'), filter = EXCLUDED.filter,
+                       active_at = clock_timestamp()`
          : "NOTHING"
      }
      RETURNING c.config, (c.xmax = 0) AS created`,
@@ -146,8 +151,9 @@ export async function consumerState(
               (SELECT count(*)::int FROM live) AS unsettled,
               (SELECT count(*)::int FROM live WHERE attempts > 1) AS redelivered,
               (SELECT count(*)::int FROM ${s}.events e
-                WHERE e.stream = c.stream AND e.id > k.next_id AND (k.filter IS NULL OR e.subject ~ k.filter)) AS pending
-         FROM c JOIN ${s}.consumers k ON k.id = c.id`,
+                WHERE e.stream = c.stream AND e.id > k.next_id AND (k.filter IS NULL OR e.subject ~ k.filter)
+                  AND ${LIVE}) AS pending
+         FROM c JOIN ${s}.consumers k ON k.id = c.id JOIN ${s}.streams s ON s.id = c.stream`,
       [stream, consumer],
     );
     const row = result.rows[0];
@@ -166,6 +172,41 @@ export async function consumerState(
   } catch (err) {
     throw failure(err, what, schema, "nothing was changed", "nothing was changed", { stream, consumer });
   }
+}
+
+/** Every consumer of `stream`, by name; `NOT_FOUND` when the stream is missing. */
+export async function listConsumers(
+  db: Database,
+  schema: string,
+  stream: string,
+  signal?: AbortSignal,
+): Promise<ConsumerState[]> {
+  throwIfAborted(signal);
+  const s = quoted(schema);
+  let names: string[];
+  try {
+    await db.query(`SELECT ${s}.drop_inactive($1)`, [stream]);
+    const found = await db.query<{ exists: boolean; names: string[] | null }>(
+      `SELECT true AS exists, (SELECT array_agg(c.name ORDER BY c.name) FROM ${s}.consumers c WHERE c.stream = st.id) AS names
+         FROM ${s}.streams st WHERE st.name = $1`,
+      [stream],
+    );
+    const row = found.rows[0];
+    if (row === undefined) throw streamNotFound(stream);
+    names = row.names ?? [];
+  } catch (err) {
+    throw failure(err, `listConsumers("${stream}")`, schema, "nothing was changed", "nothing was changed");
+  }
+  const states: ConsumerState[] = [];
+  for (const name of names) {
+    try {
+      states.push(await consumerState(db, schema, stream, name, signal));
+    } catch (err) {
+      // Deleted since it was listed.
+      if (!(isWindshiftError(err) && err.code === ErrorCode.NotFound)) throw err;
+    }
+  }
+  return states;
 }
 
 /**
