@@ -155,10 +155,15 @@ export interface OutgoingEvent {
   readonly expectedLastSubjectId: number | undefined;
 }
 
-/** How one append attempt is bounded. */
+/** How one append attempt is bounded, and where it goes. */
 export interface AppendOptions {
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
+  /**
+   * The caller's open database transaction to store the event in, on an
+   * engine with {@link Engine.transactions}; never given to another.
+   */
+  readonly transaction?: object;
 }
 
 /** Where an event was stored. */
@@ -329,6 +334,11 @@ export interface Engine {
   connection(): ConnectionFacts;
   /** The largest payload one event may have, when the engine has a limit. */
   maxPayload(): number | undefined;
+  /**
+   * Whether `append` can store an event inside the caller's database
+   * transaction (`AppendOptions.transaction`): the PostgreSQL engine's.
+   */
+  readonly transactions: boolean;
 
   /** Creates the stream, or updates it to exactly `config`. */
   ensureStream(config: StreamConfig, signal: AbortSignal | undefined): Promise<Ensured<StreamConfig>>;

@@ -77,6 +77,27 @@ export interface PublishOptions {
   readonly validate?: boolean;
   /** Cancels the call. The event may still have been stored. */
   readonly signal?: AbortSignal;
+  /**
+   * Store the event inside your open database transaction, so that it is
+   * stored if and only if the transaction commits (a transactional outbox):
+   * on the PostgreSQL engine, a `pg` client on which you sent `BEGIN`.
+   * Subscribers see the event once you commit; the stream takes no other
+   * event until then, so keep such transactions short. Refused with
+   * `VALIDATION` on engines without transactions, and together with
+   * `retry` (a failed statement aborts the transaction: retry the whole
+   * transaction instead).
+   * @default none: the event is stored on its own
+   */
+  readonly transaction?: Transaction;
+}
+
+/**
+ * A database client inside a transaction, as the engine's driver has it
+ * (a `pg` client for the PostgreSQL engine).
+ */
+export interface Transaction {
+  /** Runs a statement in the transaction. */
+  query(...args: never[]): unknown;
 }
 
 /** The outcome of a publish. */
@@ -100,6 +121,7 @@ export const publishDefaults: Defaults<PublishOptions> = Object.freeze({
   headers: undefined,
   validate: undefined,
   signal: undefined,
+  transaction: undefined,
 });
 
 const RESERVED = new Set(
@@ -135,6 +157,7 @@ export async function publish<Desc extends DescMessage>(
   const retry = resolveRetry("retry", o.retry, undefined, PUBLISH_RETRY);
   const signal = v.signal("signal", o.signal);
   const validate = o.validate === undefined ? rt.validate : readValidate("validate", o.validate);
+  const transaction = readTransaction(rt, o.transaction, retry !== undefined);
 
   const payload = encode(schema, data, validate === true ? await loadRules("validate") : undefined);
   const maxPayload = rt.engine.maxPayload();
@@ -197,11 +220,12 @@ export async function publish<Desc extends DescMessage>(
         expectedLastSubjectId,
       },
       retry === undefined || span === undefined
-        ? { timeoutMs, retry, signal }
+        ? { timeoutMs, retry, signal, transaction }
         : {
             timeoutMs,
             retry,
             signal,
+            transaction,
             onRetry: (err, n) => span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
           },
     );
@@ -221,6 +245,27 @@ export async function publish<Desc extends DescMessage>(
   }
   if (t.metering) record(t, t.publishAttributes(published.stream, undefined), started);
   return published;
+}
+
+/** The `transaction` option, checked against the engine and `retry`. */
+function readTransaction(rt: Runtime, value: unknown, retrying: boolean): Transaction | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null || typeof (value as Partial<Transaction>).query !== "function") {
+    throw validationError("transaction", `${describe(value)} is not a database client (it has no query() method)`);
+  }
+  if (!rt.engine.transactions) {
+    throw validationError(
+      "transaction",
+      `the ${rt.engine.connection().system} engine stores events apart from any database transaction; publish in a transaction needs the PostgreSQL engine (windshift/postgres)`,
+    );
+  }
+  if (retrying) {
+    throw validationError(
+      "transaction",
+      "cannot be combined with retry: a failed statement aborts the transaction; retry the whole transaction instead",
+    );
+  }
+  return value as Transaction;
 }
 
 /** Records a publish's metrics: it was sent, and how long it took since `started`. */

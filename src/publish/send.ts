@@ -10,6 +10,8 @@ export interface SendOptions {
   /** Retries of transient failures; only safe with an idempotency key. */
   readonly retry: Retry | undefined;
   readonly signal: AbortSignal | undefined;
+  /** The caller's database transaction (the engine has transactions; never with `retry`). */
+  readonly transaction?: object | undefined;
   readonly onRetry?: (err: unknown, attempt: number) => void;
   /**
    * Whether `UNBOUND_SUBJECT` is retried too (a stream may be about to be
@@ -26,11 +28,12 @@ export interface SendOptions {
  * replay.
  */
 export function send(rt: Runtime, event: OutgoingEvent, options: SendOptions): Promise<Appended> {
-  const { timeoutMs, signal } = options;
+  const { timeoutMs, signal, transaction } = options;
+  const appendOptions = transaction === undefined ? { timeoutMs, signal } : { timeoutMs, signal, transaction };
   // The common case, one attempt that nobody can cancel: straight to the engine.
-  if (options.retry === undefined && signal === undefined) return rt.engine.append(event, { timeoutMs, signal });
+  if (options.retry === undefined && signal === undefined) return rt.engine.append(event, appendOptions);
   return raceAbort(
-    withRetry(() => rt.engine.append(event, { timeoutMs, signal }), options.retry, {
+    withRetry(() => rt.engine.append(event, appendOptions), options.retry, {
       clock: rt.clock,
       signal,
       shouldRetry: (err) =>

@@ -116,6 +116,7 @@ export function createJetStreamEngine(nc: NatsConnection, options: JetStreamEngi
       return facts;
     },
     maxPayload: () => nc.info?.max_payload,
+    transactions: false,
     ensureStream: (config, signal) =>
       call(signal, `ensureStream("${config.name}")`, (m) =>
         ensureStream(m, nc, logger, config, (subject) => streamsCapturing(subject, 1_000)),

@@ -83,6 +83,7 @@ export function createMemoryEngine(options: MemoryEngineOptions): Engine {
 
 class MemoryEngine implements Engine {
   readonly clock: Clock;
+  readonly transactions = false;
   readonly #maxPayload: number;
   readonly #streams: StreamCatalog;
   readonly #consumers: ConsumerRegistry;

@@ -97,9 +97,9 @@ export function createAppender(db: Database, options: AppenderOptions): Appender
   const captures = new Captures(schema);
   const call = `SELECT outcome, id FROM ${quoted(schema)}.append($1, $2, $3, $4, $5, $6, $7, $8)`;
 
-  async function attempt(event: OutgoingEvent, state: Attempt): Promise<Appended> {
+  async function attempt(event: OutgoingEvent, state: Attempt, via: Database): Promise<Appended> {
     const { subject } = event;
-    return withConnection(db, async (client) => {
+    return withConnection(via, async (client) => {
       let stream = captures.cached(subject) ?? (await captures.reload(client, subject));
       for (let moves = 0; ; moves++) {
         if (stream === undefined) throw unboundSubject(subject);
@@ -132,15 +132,20 @@ export function createAppender(db: Database, options: AppenderOptions): Appender
   }
 
   return {
-    async append(event, { timeoutMs, signal }) {
+    async append(event, { timeoutMs, signal, transaction }) {
       throwIfAborted(signal);
       const state: Attempt = { sent: false, abandoned: false };
       const what = `publish to ${describe(event.subject)}`;
-      const work = attempt(event, state).catch((err: unknown) => {
+      // In the caller's transaction the statement joins it: stored if and only if it commits.
+      const via = transaction === undefined ? db : (transaction as ClientBase);
+      const work = attempt(event, state, via).catch((err: unknown) => {
         throw databaseFailure(err, {
           what,
           schema,
-          rolledBack: "the event was not stored",
+          rolledBack:
+            transaction === undefined
+              ? "the event was not stored"
+              : "the event was not stored, and the transaction is aborted: roll it back",
           unanswered: (cause) =>
             state.sent ? publishTimeout(event.subject, cause) : noAnswer(what, "the event was not stored", cause),
         });

@@ -75,6 +75,7 @@ export function createPostgresEngine(options: PostgresEngineOptions): Engine {
 
 class PostgresEngine implements Engine {
   readonly clock: Clock = realClock;
+  readonly transactions = true;
   readonly db: Pool;
   readonly schema: string;
   readonly logger: Logger;
