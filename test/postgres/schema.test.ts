@@ -17,7 +17,17 @@ const env = usePostgres();
 const TABLES = ["buckets", "consumers", "deliveries", "entries", "events", "migrations", "streams"];
 /** The functions every migrated schema has. */
 const FUNCTIONS = [
-  ...["append", "claim", "consumer_row", "contents", "delete_event", "drop_events", "drop_expired", "drop_inactive"],
+  ...[
+    "append",
+    "append_many",
+    "claim",
+    "consumer_row",
+    "contents",
+    "delete_event",
+    "drop_events",
+    "drop_expired",
+    "drop_inactive",
+  ],
   ...["event_bytes", "expire", "inactive", "kv_delete", "kv_lock", "kv_open", "kv_put", "purge", "settle"],
   "utf16_length",
 ];

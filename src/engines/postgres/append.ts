@@ -22,8 +22,9 @@ import { describe } from "../../internal/names.js";
 import { storedHeaders } from "../canonical.js";
 import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
 import { limitRefused, unboundSubject, wrongSequence } from "../errors.js";
+import { AppendBatches, type AppendRow, type Attempt } from "./append-batches.js";
 import { Captures, type CapturingStream } from "./captures.js";
-import { type Database, quoted, schemaName, withConnection } from "./database.js";
+import { type Database, isPool, quoted, schemaName, withConnection } from "./database.js";
 import { databaseFailure, noAnswer } from "./failures.js";
 
 /** Stores events in the streams of one schema. */
@@ -52,20 +53,6 @@ export interface AppenderOptions {
  */
 const MAX_MOVES = 5;
 
-interface AppendRow {
-  outcome:
-    | "stored"
-    | "duplicate"
-    | "wrong_last_subject_id"
-    | "wrong_last_id"
-    | "moved"
-    | "event_too_large"
-    | "subject_full"
-    | "stream_full"
-    | "bytes_full";
-  id: string | null;
-}
-
 /** A limit's refusal (migration 003), in the memory engine's (and nats-server's) words. */
 const REFUSALS: Partial<Record<AppendRow["outcome"], string>> = {
   event_too_large: "message size exceeds maximum allowed",
@@ -73,12 +60,6 @@ const REFUSALS: Partial<Record<AppendRow["outcome"], string>> = {
   stream_full: "maximum messages exceeded",
   bytes_full: "maximum bytes exceeded",
 };
-
-/** Where one attempt is: a statement sent may have stored the event; one given up on must not be sent. */
-interface Attempt {
-  sent: boolean;
-  abandoned: boolean;
-}
 
 /**
  * Creates an appender over `db`: a pool (a connection is checked out per
@@ -95,28 +76,35 @@ interface Attempt {
 export function createAppender(db: Database, options: AppenderOptions): Appender {
   const schema = schemaName("schema", options.schema);
   const captures = new Captures(schema);
-  const call = `SELECT outcome, id FROM ${quoted(schema)}.append($1, $2, $3, $4, $5, $6, $7, $8)`;
+  const single = `SELECT outcome, id FROM ${quoted(schema)}.append($1, $2, $3, $4, $5, $6, $7, $8)`;
+  const many = `SELECT n, outcome, id FROM ${quoted(schema)}.append_many($1, $2, $3, $4, $5, $6, $7, $8)`;
+  // Appends of the pool to one stream wait for each other's statement and go together; a client's go one by one.
+  const batches = isPool(db) ? new AppendBatches(db, { single, many }) : undefined;
 
   async function attempt(event: OutgoingEvent, state: Attempt, via: Database): Promise<Appended> {
     const { subject } = event;
-    return withConnection(via, async (client) => {
-      let stream = captures.cached(subject) ?? (await captures.reload(client, subject));
-      for (let moves = 0; ; moves++) {
-        if (stream === undefined) throw unboundSubject(subject);
-        if (state.abandoned) throw new WindshiftError(ErrorCode.Aborted, "the append was given up on");
-        state.sent = true;
-        const row = await store(client, stream, event);
-        if (row.outcome !== "moved") return appended(row, stream, event);
-        if (moves === MAX_MOVES) throw keptMoving(subject, stream.name);
-        state.sent = false;
-        stream = await captures.reload(client, subject);
-      }
-    });
+    let stream = captures.cached(subject) ?? (await captures.reload(via, subject));
+    for (let moves = 0; ; moves++) {
+      if (stream === undefined) throw unboundSubject(subject);
+      if (state.abandoned) throw new WindshiftError(ErrorCode.Aborted, "the append was given up on");
+      const target = stream;
+      const row =
+        batches !== undefined && via === db
+          ? await batches.store(target, event, state)
+          : await withConnection(via, (client) => {
+              state.sent = true;
+              return store(client, target, event);
+            });
+      if (row.outcome !== "moved") return appended(row, stream, event);
+      if (moves === MAX_MOVES) throw keptMoving(subject, stream.name);
+      state.sent = false;
+      stream = await captures.reload(via, subject);
+    }
   }
 
   async function store(client: ClientBase, stream: CapturingStream, event: OutgoingEvent): Promise<AppendRow> {
     const { payload } = event;
-    const result = await client.query<AppendRow>(call, [
+    const result = await client.query<AppendRow>(single, [
       stream.id,
       stream.subjectsJson,
       event.subject,

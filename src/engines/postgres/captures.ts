@@ -15,8 +15,8 @@
  * @module
  */
 
-import type { ClientBase } from "pg";
 import { compileMatcher, type SubjectMatcher } from "../subjects.js";
+import type { Database } from "./database.js";
 import { loadStreams } from "./streams.js";
 
 /** A stream as appends need it. */
@@ -60,7 +60,7 @@ export class Captures {
   }
 
   /** Reads the catalog again (on `client`), then looks `subject` up in it. */
-  async reload(client: ClientBase, subject: string): Promise<CapturingStream | undefined> {
+  async reload(client: Database, subject: string): Promise<CapturingStream | undefined> {
     const load = ++this.#started;
     const rows = await loadStreams(client, this.#schema);
     if (load > this.#applied) {

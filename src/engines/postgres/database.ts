@@ -68,12 +68,21 @@ export async function withConnection<T>(db: Database, work: (client: ClientBase)
   if (!isPool(db)) return work(db);
   const client: PoolClient = await db.connect();
   let broken: Error | undefined;
+  // The pool stops listening for a checked-out connection's errors: one the server drops while it is held
+  // (a restart) would be an uncaught exception. Kept, it destroys the connection at release instead.
+  const onError = (err: Error): void => {
+    broken ??= err;
+  };
+  client.on("error", onError);
   try {
     return await work(client);
   } catch (err) {
-    if (isConnectionFailure(err)) broken = err instanceof Error ? err : new Error(String(err));
+    if (isConnectionFailure(err)) broken ??= err instanceof Error ? err : new Error(String(err));
     throw err;
   } finally {
+    client.off("error", onError);
+    // A broken connection is destroyed, and may still report its end: nobody needs to hear it.
+    if (broken !== undefined) client.on("error", () => {});
     client.release(broken);
   }
 }
