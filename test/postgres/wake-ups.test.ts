@@ -1,0 +1,82 @@
+/**
+ * How a PostgreSQL subscription learns of new events: a notification wakes
+ * it at once (no poll is due for a minute here), and when the listening
+ * connection is lost, polling and the listener's reconnection bring the
+ * event within `pollIntervalMs`.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
+import type { Events } from "../../src/index.js";
+import { createPostgresEvents } from "../../src/postgres/index.js";
+import { nextEvent, waitFor } from "../helpers.js";
+import { uniqueStream, usePostgres } from "./harness.js";
+
+const env = usePostgres();
+const clients: Events[] = [];
+
+function client(pollIntervalMs: number, applicationName: string): Events {
+  const pool = env.createPool({ max: 4, application_name: applicationName });
+  const events = createPostgresEvents({ pool, schema: env.schema, migrate: false, pollIntervalMs });
+  clients.push(events);
+  return events;
+}
+
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+});
+
+describe("wake-ups", () => {
+  it("a notification brings a new event at once, long before the next poll", async () => {
+    const s = uniqueStream();
+    const reader = client(60_000, uniqueStream("reader"));
+    const writer = client(60_000, uniqueStream("writer"));
+    await writer.ensureStream(s, { subjects: [`${s}.>`] });
+    await writer.ensureConsumer(s, { name: "r", from: { start: true } });
+    await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
+    const it = sub[Symbol.asyncIterator]();
+    // The subscription has looked once and found nothing: from now on only a notification (or a poll in 60 s) wakes it.
+    await waitFor(async () => (await reader.consumerInfo(s, "r")).state.pending === 0, { what: "the first claim" });
+    const next = it.next();
+    const sent = Date.now();
+    await writer.publish(`${s}.a`, TestEventSchema, { text: "wake" });
+    const event = (await next).value;
+    const tookMs = Date.now() - sent;
+    expect(event?.data.text).toBe("wake");
+    expect(tookMs).toBeLessThan(10_000);
+    await event?.ack();
+  });
+
+  it("after the listening connection is killed, an event still arrives within the poll interval", async () => {
+    const s = uniqueStream();
+    const name = uniqueStream("listener");
+    const reader = client(500, name);
+    const writer = client(60_000, uniqueStream("writer"));
+    await writer.ensureStream(s, { subjects: [`${s}.>`] });
+    await writer.ensureConsumer(s, { name: "r", from: { start: true } });
+    await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
+    const it = sub[Symbol.asyncIterator]();
+    const listening = async () =>
+      (
+        await env.pool.query(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LISTEN%' AND state = 'idle'",
+          [name],
+        )
+      ).rows;
+    const [listener] = await waitFor(
+      async () => {
+        const rows = await listening();
+        return rows.length === 1 && rows;
+      },
+      { what: "the subscription's LISTEN connection" },
+    );
+    await env.pool.query("SELECT pg_terminate_backend($1)", [listener.pid]);
+    await writer.publish(`${s}.a`, TestEventSchema, { text: "after the kill" });
+    const event = await nextEvent(it, 5_000);
+    expect(event.data.text).toBe("after the kill");
+    await event.ack();
+    // The listener comes back by itself.
+    await waitFor(async () => (await listening()).some((row) => row.pid !== listener.pid), {
+      what: "a new LISTEN connection",
+    });
+  });
+});
