@@ -21,6 +21,15 @@ function client(pollIntervalMs: number, applicationName: string): Events {
   return events;
 }
 
+/** The idle connections of `applicationName` that last ran a LISTEN. */
+async function listeners(applicationName: string): Promise<{ pid: number }[]> {
+  const found = await env.pool.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LISTEN%' AND state = 'idle'",
+    [applicationName],
+  );
+  return found.rows;
+}
+
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
 });
@@ -28,14 +37,15 @@ afterAll(async () => {
 describe("wake-ups", () => {
   it("a notification brings a new event at once, long before the next poll", async () => {
     const s = uniqueStream();
-    const reader = client(60_000, uniqueStream("reader"));
+    const readerName = uniqueStream("reader");
+    const reader = client(60_000, readerName);
     const writer = client(60_000, uniqueStream("writer"));
     await writer.ensureStream(s, { subjects: [`${s}.>`] });
     await writer.ensureConsumer(s, { name: "r", from: { start: true } });
     await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
     const it = sub[Symbol.asyncIterator]();
-    // The subscription has looked once and found nothing: from now on only a notification (or a poll in 60 s) wakes it.
-    await waitFor(async () => (await reader.consumerInfo(s, "r")).state.pending === 0, { what: "the first claim" });
+    // Listening: from now on only a notification (or a poll in 60 s) wakes the subscription.
+    await waitFor(async () => (await listeners(readerName)).length === 1, { what: "the LISTEN connection" });
     const next = it.next();
     const sent = Date.now();
     await writer.publish(`${s}.a`, TestEventSchema, { text: "wake" });
@@ -55,17 +65,11 @@ describe("wake-ups", () => {
     await writer.ensureConsumer(s, { name: "r", from: { start: true } });
     await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
     const it = sub[Symbol.asyncIterator]();
-    const listening = async () =>
-      (
-        await env.pool.query(
-          "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query ILIKE 'LISTEN%' AND state = 'idle'",
-          [name],
-        )
-      ).rows;
-    const [listener] = await waitFor(
+    const listening = () => listeners(name);
+    const listener = await waitFor(
       async () => {
         const rows = await listening();
-        return rows.length === 1 && rows;
+        return rows.length === 1 && rows[0];
       },
       { what: "the subscription's LISTEN connection" },
     );

@@ -286,9 +286,10 @@ class PostgresEngine implements Engine {
     }
   }
 
-  listening(again: boolean): void {
-    // Events stored while nobody listened are found now rather than at the next poll.
-    if (again) for (const feed of this.#feeds) feed.wake();
+  listening(): void {
+    // Events stored before the LISTEN took effect (a feed's first claim races it; a reconnect left a gap)
+    // are found now rather than at the next poll.
+    for (const feed of this.#feeds) feed.wake();
   }
 
   /** Learns the row id of a stream with feeds, so that only its feeds wake when it is appended to. */

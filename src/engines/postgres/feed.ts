@@ -30,6 +30,8 @@ export interface FeedHost {
   readonly schema: string;
   readonly logger: Logger;
   readonly pollIntervalMs: number;
+  /** Whether the engine was closed. */
+  isClosed(): boolean;
   /** The settlement queue of a consumer (one per consumer and engine). */
   queue(stream: string, consumer: string): SettlementQueue;
   /** The feed stopped or ended: send it no more wake-ups. */
@@ -82,9 +84,15 @@ export class PostgresFeed implements Feed {
       this.#again = true;
       return;
     }
-    this.#running = this.#run().finally(() => {
-      this.#running = undefined;
-    });
+    this.#running = this.#run()
+      .catch((err: unknown) => {
+        // Nothing in a run is meant to throw; should something, the next wake-up tries again.
+        this.#host.logger.error("a PostgreSQL feed failed unexpectedly", { stream: this.stream, error: String(err) });
+        this.wakeIn(this.#host.pollIntervalMs);
+      })
+      .finally(() => {
+        this.#running = undefined;
+      });
   }
 
   /** Looks again once `ms` passed, unless it looks sooner. */
@@ -144,8 +152,9 @@ export class PostgresFeed implements Feed {
       const claimed = await this.#claim(room);
       if (claimed === undefined) return;
       if (this.#stopped) {
-        // Claimed for a feed that stopped meanwhile: given back at once, in order.
-        for (const c of claimed) this.#queue.send(c.id, "release", 0);
+        // Claimed for a feed that stopped meanwhile: given back at once, in order (after the engine
+        // closed they cannot be: they come again after the processing timeout).
+        if (!this.#host.isClosed()) for (const c of claimed) this.#queue.send(c.id, "release", 0);
         return;
       }
       for (const c of claimed) this.#sink.deliver(new PostgresDelivery(this.#queue, c, c.headers));

@@ -19,8 +19,8 @@ export const CHANNEL = "windshift";
 export interface WakeUpTarget {
   /** An event was stored in the stream with this row id. */
   stored(streamId: number): void;
-  /** The listener (re)connected: notifications may have been missed meanwhile. */
-  listening(again: boolean): void;
+  /** The listener (re)connected: notifications may have been missed until now. */
+  listening(): void;
 }
 
 /** Keeps one connection listening while the engine has feeds. */
@@ -33,7 +33,6 @@ export class WakeUps {
   #client: PoolClient | undefined;
   #connecting: Promise<void> | undefined;
   #retry: TimerHandle | undefined;
-  #everListened = false;
   #closed = false;
 
   constructor(pool: Pool, schema: string, target: WakeUpTarget, options: { logger: Logger; retryMs: number }) {
@@ -85,9 +84,7 @@ export class WakeUps {
       return;
     }
     this.#client = client;
-    const again = this.#everListened;
-    this.#everListened = true;
-    this.#target.listening(again);
+    this.#target.listening();
   }
 
   readonly #onNotification = (message: Notification): void => {
