@@ -44,6 +44,7 @@ export class SettlementQueue {
   readonly #stream: string;
   readonly #consumer: string;
   readonly #sql: string;
+  readonly #acks: string;
   #queued: Queued[] = [];
   #sending: Promise<void> | undefined;
 
@@ -54,6 +55,11 @@ export class SettlementQueue {
     this.#sql =
       `SELECT ${quoted(host.schema)}.settle($1, $2, t.id, t.kind, t.delay) ` +
       "FROM unnest($3::bigint[], $4::text[], $5::bigint[]) WITH ORDINALITY AS t(id, kind, delay, n)";
+    // Acks and terms (most batches are only those) are one delete: the consumer looked up once, not per event.
+    const s = quoted(host.schema);
+    this.#acks =
+      `WITH c AS (SELECT id FROM ${s}.consumer_row($1, $2)) ` +
+      `DELETE FROM ${s}.deliveries d USING c WHERE d.consumer = c.id AND d.event_id = ANY ($3::bigint[])`;
   }
 
   /** Queues a settlement without waiting for it; `CLOSED` after the engine closed. */
@@ -96,13 +102,18 @@ export class SettlementQueue {
       const batch = this.#queued.splice(0, MAX_BATCH);
       let error: WindshiftError | undefined;
       try {
-        await this.#host.db.query(this.#sql, [
-          this.#stream,
-          this.#consumer,
-          batch.map((q) => q.id),
-          batch.map((q) => q.kind),
-          batch.map((q) => Math.max(0, Math.round(q.delayMs))),
-        ]);
+        const ids = batch.map((q) => q.id);
+        if (batch.every((q) => q.kind === "ack" || q.kind === "term")) {
+          await this.#host.db.query(this.#acks, [this.#stream, this.#consumer, ids]);
+        } else {
+          await this.#host.db.query(this.#sql, [
+            this.#stream,
+            this.#consumer,
+            ids,
+            batch.map((q) => q.kind),
+            batch.map((q) => Math.max(0, Math.round(q.delayMs))),
+          ]);
+        }
       } catch (err) {
         error = this.#failure(err, batch);
       }
