@@ -31,6 +31,12 @@
  *   latency              publish→handler at a fixed rate (2,000 events/s): the
  *                        variant publishes on schedule and consumes its own
  *                        events; each carries its publish time in its payload
+ *   postgres             the PostgreSQL engine (createPostgresEvents) against pg-boss on the same
+ *                        database (WINDSHIFT_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test),
+ *                        alternating round by round, each round in a fresh schema dropped after it:
+ *                        publish with 64 in flight, and publish → process → ack (events.process,
+ *                        64 handlers, against pg-boss work()); skipped with a note when PostgreSQL
+ *                        does not answer (see postgres.ts)
  *   workflow             workflows (no raw equivalent): runs/s of a 3-task workflow (a next, then a
  *                        join on the next task's event), and a 1-task run against an event through
  *                        `events.process` with a trivial handler, µs per task vs µs per event
@@ -71,6 +77,7 @@ import {
 import { type MemoryReport, runMemoryBench } from "./memory.js";
 import { prepareNativeClient } from "./native.js";
 import { createOtelSdk } from "./otel-sdk.js";
+import { type PostgresReport, runPostgresBench } from "./postgres.js";
 import { type BenchReport, formatReport, type Meta, type TelemetryReport } from "./report.js";
 import {
   CONSUME_SUBJECTS,
@@ -114,6 +121,7 @@ const SCENARIOS = [
   "process-ordered-64",
   "latency",
   "memory",
+  "postgres",
   "workflow",
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
@@ -180,6 +188,7 @@ const SIZES = {
       "process-ordered-64": 50_000,
       latency: 2 * LATENCY_RATE,
       memory: 200_000,
+      postgres: 10_000,
       workflow: WORKFLOW_RUNS,
     },
     rounds: 7,
@@ -202,6 +211,7 @@ const SIZES = {
       "process-ordered-64": 20_000,
       latency: LATENCY_RATE / 2,
       memory: 50_000,
+      postgres: 2_000,
       workflow: WORKFLOW_RUNS / 4,
     },
     rounds: 3,
@@ -396,6 +406,7 @@ async function main(): Promise<void> {
     const scenarios: ScenarioResult[] = [];
     let after: TelemetryCost;
     let memory: MemoryReport | undefined;
+    let postgres: PostgresReport | undefined;
     let workflow: WorkflowReport | undefined;
     try {
       for (const p of publishes.filter((p) => wanted(p.id))) {
@@ -443,6 +454,10 @@ async function main(): Promise<void> {
         throw new Error("the OpenTelemetry SDK exported no spans: it was not in use");
       }
       if (wanted("memory")) memory = await runMemoryBench(count("memory"), rounds, small, progress);
+      if (wanted("postgres")) {
+        const n = count("postgres");
+        postgres = await runPostgresBench({ publish: n, process: n }, rounds, small, progress);
+      }
       if (wanted("workflow")) {
         workflow = await runWorkflowBench(await open(), ctx.prefix, count("workflow"), rounds, small, progress);
       }
@@ -474,6 +489,7 @@ async function main(): Promise<void> {
       scenarios,
       telemetry,
       ...(memory === undefined ? {} : { memory }),
+      ...(postgres === undefined ? {} : { postgres }),
       ...(workflow === undefined ? {} : { workflow }),
     };
     print(formatReport(report));

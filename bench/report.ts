@@ -7,6 +7,7 @@
 import type { CeilingVariant, VariantName } from "./drivers.js";
 import type { MemoryReport } from "./memory.js";
 import { NATIVE_INSTALL_HINT } from "./native.js";
+import type { PostgresReport } from "./postgres.js";
 import type { CeilingComparison, ScenarioResult } from "./scenarios.js";
 import type { TelemetryCost } from "./telemetry-cost.js";
 import type { WorkflowReport } from "./workflow.js";
@@ -64,6 +65,8 @@ export interface BenchReport {
   readonly telemetry: TelemetryReport;
   /** The in-memory engine's loops, when run. */
   readonly memory?: MemoryReport;
+  /** The PostgreSQL engine against pg-boss, when run (with `skipped` when PostgreSQL did not answer). */
+  readonly postgres?: PostgresReport;
   /** The workflow loops on JetStream, when run. */
   readonly workflow?: WorkflowReport;
 }
@@ -198,6 +201,7 @@ export function formatReport(report: BenchReport): string {
     ),
   );
   if (report.memory !== undefined) out.push("", ...formatMemory(report.memory));
+  if (report.postgres !== undefined) out.push("", ...formatPostgres(report.postgres));
   if (report.workflow !== undefined) out.push("", ...formatWorkflow(report.workflow));
   return `${out.join("\n")}\n`;
 }
@@ -287,6 +291,40 @@ function formatMemory(memory: MemoryReport): string[] {
       ]),
       new Set([1, 2, 3, 4, 5]),
     ),
+  ];
+}
+
+function formatPostgres(pgr: PostgresReport): string[] {
+  if (pgr.skipped !== undefined) return [`PostgreSQL engine against pg-boss: skipped, ${pgr.skipped}.`];
+  const rows: string[][] = [];
+  for (const s of pgr.scenarios) {
+    s.variants.forEach((v, i) => {
+      rows.push([
+        i === 0 ? `${s.title} (n=${s.count.toLocaleString("en-US")})` : "",
+        v.variant,
+        int(v.eventsPerSec),
+        `${int(Math.min(...v.roundsEventsPerSec))}–${int(Math.max(...v.roundsEventsPerSec))}`,
+        fixed(1e6 / v.eventsPerSec, 1),
+        i === 0 ? fixed(s.ratio, 2) : "",
+        i === 0 ? `${fixed(Math.min(...s.roundRatios), 2)}–${fixed(Math.max(...s.roundRatios), 2)}` : "",
+      ]);
+    });
+  }
+  return [
+    `The PostgreSQL engine against pg-boss ${pgr.pgBoss ?? "?"}, PostgreSQL ${pgr.server ?? "?"} at ${pgr.url}, ` +
+      `${pgr.payloadBytes} B events, ${pgr.rounds} alternating rounds, medians shown:`,
+    table(
+      ["scenario", "variant", "events/s", "rounds min–max", "µs/event", "windshift ÷ pg-boss", "÷ rounds"],
+      rows,
+      new Set([2, 3, 4, 5, 6]),
+    ),
+    "Each round in a fresh schema, dropped after it. windshift: createPostgresEvents (default pool of 10), events.publish",
+    `of a TestEvent, ${pgr.inFlight} in flight; events.process with a typed handler, concurrency ${pgr.concurrency},`,
+    "while the same producer publishes. pg-boss: send() of the same encoded event as base64 in its JSON data, the same",
+    "window, and work() while the same producer sends. Process: first publish to last event handled, every event",
+    "handled exactly once (checked) or the round fails; pg-boss completes a batch after its handler returns, windshift",
+    "acks each event (batched into one statement per turn).",
+    `pg-boss settings: ${pgr.pgBossSettings ?? "?"}.`,
   ];
 }
 
