@@ -93,10 +93,11 @@ describeEngines("ensureConsumer: durable and ephemeral", (env) => {
 
   it("an ephemeral consumer without a subscriber is removed after inactiveThresholdMs", async () => {
     const s = await newStream(env);
+    // Inactivity counts from the consumer's creation, its last use.
+    const start = env.now();
     const consumer = await env.events.ensureConsumer(s, { from: { start: true }, inactiveThresholdMs: 500 });
     await publish(env, s, "a");
     expect((await env.progress(s, consumer.name)).pending).toBe(1);
-    const start = env.now();
     await env.eventually(
       async () => {
         const gone = await env.progress(s, consumer.name).then(
