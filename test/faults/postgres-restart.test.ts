@@ -150,6 +150,34 @@ async function expectAllAcked(events: Events, stream: string): Promise<void> {
   expect(info.state.unsettled).toBe(0);
 }
 
+/** What both consumers must show after the crash: recovered, every event stored once and handled, all acked. */
+async function expectSurvived(after: {
+  reconnected: unknown;
+  errors: { total: number };
+  result: ReturnType<History["check"]>;
+  republished: number;
+  crash: Crash;
+  stored: ReturnType<History["compareStored"]>;
+  publisher: Events;
+  stream: string;
+}): Promise<void> {
+  const { reconnected, errors, result, republished, crash, stored, publisher, stream } = after;
+  expect(reconnected, "a reconnected status after the restart").toBeDefined();
+  expect(errors.total, `publishes failed despite retry: ${errors}`).toBe(0);
+  expect(result.acked).toBe(COUNT);
+  expectIntact(result);
+  // Dedupe: a publish retried across the crash is stored once, under the acked id.
+  expect(republished).toBe(crash.ackedBefore.length);
+  expect(stored.storedTwice).toEqual([]);
+  expect(stored.lost).toEqual([]);
+  expect(stored.mismatched).toEqual([]);
+  expect(stored.unexpected).toEqual([]);
+  expect(stored.messages).toBe(COUNT);
+  // Redelivered are at most what was claimed and unsettled at the kill.
+  expect(result.duplicates).toBeLessThanOrEqual(200);
+  await expectAllAcked(publisher, stream);
+}
+
 it("a processor rides out a database crash and restart: nothing acked lost, retried publishes stored once, recovered by itself", async () => {
   const started = performance.now();
   const stream = uniqueName("pgrestart");
@@ -220,21 +248,8 @@ it("a processor rides out a database crash and restart: nothing acked lost, retr
   for (const line of new Set(logger.lines)) report("postgres-restart", { log: JSON.stringify(line) });
 
   expect(stopped, "the processor stopped by itself").toBe(false);
-  expect(reconnected, "a reconnected status after the restart").toBeDefined();
   expect(logger.lines).toContain("info: claiming deliveries works again");
-  expect(errors.total, `publishes failed despite retry: ${errors}`).toBe(0);
-  expect(result.acked).toBe(COUNT);
-  expectIntact(result);
-  // Dedupe: a publish retried across the crash is stored once, under the acked id.
-  expect(republished).toBe(crash.ackedBefore.length);
-  expect(stored.storedTwice).toEqual([]);
-  expect(stored.lost).toEqual([]);
-  expect(stored.mismatched).toEqual([]);
-  expect(stored.unexpected).toEqual([]);
-  expect(stored.messages).toBe(COUNT);
-  // Redelivered are at most what was claimed and unsettled at the kill.
-  expect(result.duplicates).toBeLessThanOrEqual(200);
-  await expectAllAcked(publisher, stream);
+  await expectSurvived({ reconnected, errors, result, republished, crash, stored, publisher, stream });
 
   await processor.close();
   await expect(processor.closed).resolves.toBeUndefined();
@@ -294,17 +309,8 @@ it("a subscription acking each event rides out a database crash and restart", as
   });
 
   expect(ended, "the subscription ended by itself").toBe(false);
-  expect(reconnected, "a reconnected status after the restart").toBeDefined();
-  expect(errors.total, `publishes failed despite retry: ${errors}`).toBe(0);
-  expect(result.acked).toBe(COUNT);
-  expectIntact(result);
-  expect(republished).toBe(crash.ackedBefore.length);
-  expect(stored.storedTwice).toEqual([]);
-  expect(stored.lost).toEqual([]);
-  expect(stored.messages).toBe(COUNT);
-  expect(result.duplicates).toBeLessThanOrEqual(200);
   // An ack that failed in the crash leaves its event to be redelivered after the processing timeout, and acked then.
-  await expectAllAcked(publisher, stream);
+  await expectSurvived({ reconnected, errors, result, republished, crash, stored, publisher, stream });
 
   await sub.close();
   expect(await consuming.done).toBeUndefined();
