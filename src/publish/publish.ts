@@ -5,7 +5,7 @@ import { validationError } from "../errors.js";
 import type { Clock } from "../internal/clock.js";
 import { assertSchema, encode } from "../internal/codec.js";
 import { assertSubject, describe } from "../internal/names.js";
-import { type Defaults, mergeOptions } from "../internal/options.js";
+import { type Defaults, type Merged, mergeOptions } from "../internal/options.js";
 import { PUBLISH_RETRY, type RetryOptions, resolveRetry } from "../internal/retry.js";
 import * as v from "../internal/validate.js";
 import type { Runtime } from "../runtime.js";
@@ -135,14 +135,48 @@ const RESERVED = new Set(
 );
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** Publishes one event; see `Events.publish`. */
-export async function publish<Desc extends DescMessage>(
+/**
+ * Publishes one event; see `Events.publish`.
+ *
+ * Not an async function: everything up to the send runs at once (a failed
+ * check rejects the promise, as it did), and only {@link settle} waits for the
+ * stream's acknowledgement. A suspended async function keeps its whole frame
+ * alive until the ack, and with thousands of publishes in flight that frame,
+ * promoted out of the young generation, was much of the garbage collector's
+ * work.
+ */
+export function publish<Desc extends DescMessage>(
   rt: Runtime,
   subject: string,
   schema: Desc,
   data: MessageInitShape<Desc> | MessageShape<Desc>,
   options?: PublishOptions,
 ): Promise<PublishedEvent> {
+  try {
+    const checked = check(rt, subject, schema, options);
+    if (checked.validate !== true) return start(rt, subject, schema, data, checked, undefined);
+    return loadRules("validate").then((rules) => start(rt, subject, schema, data, checked, rules));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/** A publish's options, checked. */
+interface Checked {
+  readonly o: Merged<PublishOptions> | Defaults<PublishOptions>;
+  readonly key: string | undefined;
+  readonly expectedLastId: number | undefined;
+  readonly expectedLastSubjectId: number | undefined;
+  readonly occurredAt: Date | undefined;
+  readonly timeoutMs: number;
+  readonly retry: ReturnType<typeof resolveRetry>;
+  readonly signal: AbortSignal | undefined;
+  readonly validate: boolean | undefined;
+  readonly transaction: Transaction | undefined;
+}
+
+/** Checks the arguments and options of a publish; throws on the first that is wrong. */
+function check(rt: Runtime, subject: string, schema: unknown, options: PublishOptions | undefined): Checked {
   assertSubject("subject", subject);
   assertSchema("schema", schema);
   const o = options === undefined ? publishDefaults : mergeOptions<PublishOptions>("options", options, publishDefaults);
@@ -158,8 +192,32 @@ export async function publish<Desc extends DescMessage>(
   const signal = v.signal("signal", o.signal);
   const validate = o.validate === undefined ? rt.validate : readValidate("validate", o.validate);
   const transaction = readTransaction(rt, o.transaction, retry !== undefined);
+  return {
+    o,
+    key,
+    expectedLastId,
+    expectedLastSubjectId,
+    occurredAt,
+    timeoutMs,
+    retry,
+    signal,
+    validate,
+    transaction,
+  };
+}
 
-  const payload = encode(schema, data, validate === true ? await loadRules("validate") : undefined);
+/** Encodes the event, builds its headers and span, and sends it; throws what the checks before the send find. */
+function start<Desc extends DescMessage>(
+  rt: Runtime,
+  subject: string,
+  schema: Desc,
+  data: MessageInitShape<Desc> | MessageShape<Desc>,
+  checked: Checked,
+  rules: Awaited<ReturnType<typeof loadRules>> | undefined,
+): Promise<PublishedEvent> {
+  const { o, expectedLastId, expectedLastSubjectId, occurredAt, timeoutMs, retry, signal, transaction } = checked;
+  const key = checked.key;
+  const payload = encode(schema, data, rules);
   const maxPayload = rt.engine.maxPayload();
   if (maxPayload !== undefined && payload.length > maxPayload) {
     throw validationError(
@@ -207,9 +265,9 @@ export async function publish<Desc extends DescMessage>(
   if (!userTraceParent) injectTraceContext(span === undefined ? parent : trace.setSpan(parent, span), headers);
 
   const started = t.metering ? performance.now() : 0;
-  let published: PublishedEvent;
+  let sending: Promise<PublishedEvent>;
   try {
-    published = await send(
+    sending = send(
       rt,
       {
         subject,
@@ -226,9 +284,26 @@ export async function publish<Desc extends DescMessage>(
             retry,
             signal,
             transaction,
-            onRetry: (err, n) => span.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
+            onRetry: (err, n) => span?.addEvent("retry", { attempt: n, [Attr.ErrorType]: errorType(err) }),
           },
     );
+  } catch (err) {
+    sending = Promise.reject(err);
+  }
+  // Without telemetry to record, the engine's promise is the publish's.
+  return span === undefined && !t.metering ? sending : settle(t, sending, span, started);
+}
+
+/** Ends the publish's span and records its metrics once the send settles. */
+async function settle(
+  t: Telemetry,
+  sending: Promise<PublishedEvent>,
+  span: Span | undefined,
+  started: number,
+): Promise<PublishedEvent> {
+  let published: PublishedEvent;
+  try {
+    published = await sending;
   } catch (err) {
     if (span !== undefined) {
       failSpan(span, err);

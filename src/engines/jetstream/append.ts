@@ -2,7 +2,7 @@ import { headers as createHeaders, type Msg, type MsgHdrs, type NatsConnection }
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import type { Logger } from "../../internal/logger.js";
 import { Headers } from "../../wire.js";
-import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
+import type { Appended, AppendOptions, OutgoingEvent, RawHeaders } from "../engine.js";
 import { limitRefused, unboundSubject, wrongSequence } from "../errors.js";
 import { apiError, type Denial, JsErrorCode, parseLastSequence, permissionDenied, toWindshiftError } from "./errors.js";
 import type { Requester, RequestFailures } from "./requester.js";
@@ -25,26 +25,52 @@ export interface AppendContext {
   streamsCapturing(subject: string, timeoutMs: number): Promise<string[]>;
 }
 
-/** Publishes one event as a JetStream message and reads the stream's acknowledgement. */
-export async function append(ctx: AppendContext, event: OutgoingEvent, options: AppendOptions): Promise<Appended> {
+/**
+ * Publishes one event as a JetStream message and reads the stream's
+ * acknowledgement. Not an async function: what waits for the ack is the
+ * request's promise and one reaction, not a suspended frame per publish.
+ */
+export function append(ctx: AppendContext, event: OutgoingEvent, options: AppendOptions): Promise<Appended> {
   const { subject } = event;
-  if (event.expectedLastSubjectId !== undefined) warnAboutSubjectChecks(ctx);
-  let reply: Msg;
+  let reply: Promise<Msg>;
   try {
-    reply = await ctx.requester().request(subject, event.payload, {
+    if (event.expectedLastSubjectId !== undefined) warnAboutSubjectChecks(ctx);
+    reply = ctx.requester().request(subject, event.payload, {
       headers: toMsgHeaders(event),
       timeoutMs: options.timeoutMs,
       signal: options.signal,
       failures: new PublishFailures(subject),
     });
   } catch (err) {
-    if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(ctx, err);
-    throw toWindshiftError(err, `publish to "${subject}"`);
+    return failed(ctx, err, subject);
   }
-  return parseAck(reply, event);
+  return reply.then(
+    (msg) => parseAck(msg, event),
+    (err: unknown) => failed(ctx, err, subject),
+  );
 }
 
+/** A publish that got no acknowledgement: the error to reject with. */
+async function failed(ctx: AppendContext, err: unknown, subject: string): Promise<never> {
+  if (err instanceof WindshiftError && err.code === ErrorCode.UnboundSubject) throw await whyUnanswered(ctx, err);
+  throw toWindshiftError(err, `publish to "${subject}"`);
+}
+
+/**
+ * The headers of the last publish without a key or checks, with the list they
+ * were built from. Most publishes carry only the type and the time (the same
+ * text within a millisecond): they share one nats.js headers object instead
+ * of building one each, which an in-flight publish kept alive until its ack
+ * (nats.js only reads it, to encode it into the message).
+ */
+let shared: { list: RawHeaders; hdrs: MsgHdrs } | undefined;
+
 function toMsgHeaders(event: OutgoingEvent): MsgHdrs {
+  const plain =
+    event.idempotencyKey === undefined &&
+    event.expectedLastId === undefined &&
+    event.expectedLastSubjectId === undefined;
+  if (plain && shared !== undefined && sameHeaders(shared.list, event.headers)) return shared.hdrs;
   const h = createHeaders();
   for (const [name, value] of event.headers) h.append(name, value);
   if (event.idempotencyKey !== undefined) h.set(Headers.MsgId, event.idempotencyKey);
@@ -52,7 +78,20 @@ function toMsgHeaders(event: OutgoingEvent): MsgHdrs {
   if (event.expectedLastSubjectId !== undefined) {
     h.set(Headers.ExpectedLastSubjectSequence, String(event.expectedLastSubjectId));
   }
+  // A copy: the list is the caller's.
+  if (plain) shared = { list: event.headers.map(([name, value]) => [name, value] as const), hdrs: h };
   return h;
+}
+
+/** Whether two header lists have the same names and values in the same order. */
+function sameHeaders(a: RawHeaders, b: RawHeaders): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as RawHeaders[number];
+    const y = b[i] as RawHeaders[number];
+    if (x[0] !== y[0] || x[1] !== y[1]) return false;
+  }
+  return true;
 }
 
 /**

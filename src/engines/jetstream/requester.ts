@@ -116,11 +116,24 @@ export class Requester {
    * Sends and resolves with the reply. Rejects with the caller's `failures`,
    * or `ABORTED`.
    */
-  async request(subject: string, payload: Uint8Array, options: RequestOptions): Promise<Msg> {
+  request(subject: string, payload: Uint8Array, options: RequestOptions): Promise<Msg> {
+    // Not an async function: with room in the window (the usual case), the
+    // request's promise is the only one, and nothing else stays alive with it
+    // until the reply.
+    if (this.#pending.size >= this.#maxInFlight) {
+      return this.#room(options.signal).then(() => this.#request(subject, payload, options));
+    }
+    return this.#request(subject, payload, options);
+  }
+
+  #request(subject: string, payload: Uint8Array, options: RequestOptions): Promise<Msg> {
     const { headers, timeoutMs, signal, failures } = options;
-    if (this.#pending.size >= this.#maxInFlight) await this.#room(signal);
-    if (this.#closed || this.#nc.isClosed()) throw failures.closed();
-    this.#start();
+    if (this.#closed || this.#nc.isClosed()) return Promise.reject(failures.closed());
+    try {
+      this.#start();
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const token = (this.#next++).toString(36);
     return new Promise<Msg>((resolve, reject) => {
       const pending: Pending = { resolve, reject, deadline: performance.now() + timeoutMs, failures, subject };
