@@ -43,7 +43,7 @@ export type { DeadLetterOptions, Middleware, ProcessOptions } from "./process/op
 export type { OutcomeCounts } from "./process/outcomes.js";
 export type { Processor, ProcessorStats } from "./process/processor.js";
 export type { ReplayOptions, ReplayResult } from "./process/replay.js";
-export type { PublishedEvent, PublishOptions, Transaction } from "./publish/publish.js";
+export type { PublishedEvent, PublishOptions, Transaction } from "./publish/options.js";
 export type { ConsumerDescription, ConsumerOptions } from "./streams/consumers.js";
 export type { ConsumerStart, FromEnd, FromId, FromStart, FromTime, SourceStart } from "./streams/position.js";
 export type { StreamDescription, StreamOptions, StreamSourceOptions } from "./streams/streams.js";

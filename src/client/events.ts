@@ -6,7 +6,7 @@ import type { IdempotentOptions } from "../process/idempotent.js";
 import type { Middleware, ProcessOptions } from "../process/options.js";
 import type { Processor } from "../process/processor.js";
 import type { ReplayOptions, ReplayResult } from "../process/replay.js";
-import type { PublishedEvent, PublishOptions } from "../publish/publish.js";
+import type { PublishedEvent, PublishOptions } from "../publish/options.js";
 import type { ConsumerDescription, ConsumerOptions } from "../streams/consumers.js";
 import type { StreamDescription, StreamOptions } from "../streams/streams.js";
 import type { ApplyOptions, PlanOptions } from "../topology/apply.js";

@@ -6,7 +6,7 @@ import { type Defaults, given, mergeOptions } from "../../src/internal/options.j
 import { idempotentDefaults } from "../../src/process/idempotent.js";
 import { processDefaults } from "../../src/process/options.js";
 import { replayDefaults } from "../../src/process/replay.js";
-import { publishDefaults } from "../../src/publish/publish.js";
+import { publishDefaults } from "../../src/publish/options.js";
 import { consumerDefaults } from "../../src/streams/consumers.js";
 import { streamDefaults } from "../../src/streams/streams.js";
 import { validationAt } from "./expect-error.js";
