@@ -98,6 +98,51 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
 }
 
 /**
+ * Races `work` against a deadline `timeoutMs` away on `clock` and against
+ * `signal`: whichever comes first settles the result, with `timedOut()` (read
+ * when the deadline passes) or `ABORTED`; `givenUp` is called first in both
+ * cases. The timer and the listener are always removed; the work itself is
+ * not cancelled, only no longer awaited.
+ */
+export function raceDeadline<T>(
+  work: Promise<T>,
+  options: {
+    readonly timeoutMs: number;
+    readonly signal: AbortSignal | undefined;
+    readonly timedOut: () => Error;
+    readonly givenUp?: () => void;
+    readonly clock?: Clock;
+  },
+): Promise<T> {
+  const { timeoutMs, signal, timedOut, givenUp, clock = realClock } = options;
+  return new Promise<T>((resolve, reject) => {
+    const end = (): void => {
+      clock.clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const giveUp = (error: () => Error): void => {
+      end();
+      givenUp?.();
+      work.catch(() => {});
+      reject(error());
+    };
+    const onAbort = (): void => giveUp(() => abortError(signal as AbortSignal));
+    const timer = clock.setTimeout(() => giveUp(timedOut), timeoutMs);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        end();
+        resolve(value);
+      },
+      (err: unknown) => {
+        end();
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
  * Waits for `work`, or `ms` on `clock` at most, whichever comes first;
  * `work`'s failure counts as done. Leaves no timer behind.
  */

@@ -16,8 +16,8 @@
 
 import type { ClientBase } from "pg";
 import { ErrorCode, WindshiftError } from "../../errors.js";
-import { abortError, throwIfAborted } from "../../internal/abort.js";
-import { realClock } from "../../internal/clock.js";
+import { throwIfAborted } from "../../internal/abort.js";
+import { raceDeadline } from "../../internal/clock.js";
 import { describe } from "../../internal/names.js";
 import { storedHeaders } from "../canonical.js";
 import type { Appended, AppendOptions, OutgoingEvent } from "../engine.js";
@@ -168,27 +168,13 @@ function bounded(
   signal: AbortSignal | undefined,
   subject: string,
 ): Promise<Appended> {
-  return new Promise<Appended>((resolve, reject) => {
-    const settle = (error: WindshiftError | undefined, value?: Appended): void => {
-      realClock.clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      if (error !== undefined) reject(error);
-      else resolve(value as Appended);
-    };
-    const giveUp = (error: WindshiftError): void => {
+  return raceDeadline(work, {
+    timeoutMs,
+    signal,
+    timedOut: () => (state.sent ? publishTimeout(subject, undefined) : noConnection(subject, timeoutMs)),
+    givenUp: () => {
       state.abandoned = true;
-      work.catch(() => {});
-      settle(error);
-    };
-    const onAbort = (): void => giveUp(abortError(signal as AbortSignal));
-    const timer = realClock.setTimeout(() => {
-      giveUp(state.sent ? publishTimeout(subject, undefined) : noConnection(subject, timeoutMs));
-    }, timeoutMs);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    work.then(
-      (value) => settle(undefined, value),
-      (err: unknown) => settle(err as WindshiftError),
-    );
+    },
   });
 }
 

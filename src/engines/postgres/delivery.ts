@@ -9,7 +9,7 @@
 
 import { ErrorCode, WindshiftError } from "../../errors.js";
 import { abortError } from "../../internal/abort.js";
-import { realClock } from "../../internal/clock.js";
+import { raceDeadline } from "../../internal/clock.js";
 import { headerMap } from "../../internal/headers.js";
 import { Delivery, type DeliveryFacts, type HeaderMap, type RawHeaders, type SettleKind } from "../engine.js";
 import type { SettlementQueue } from "./settlements.js";
@@ -44,21 +44,10 @@ export class PostgresDelivery extends Delivery {
    */
   confirm(kind: SettleKind, delayMs: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     if (signal?.aborted) return Promise.reject(abortError(signal));
-    const applied = this.#queue.confirm(this.id, kind, delayMs);
-    return new Promise<void>((resolve, reject) => {
-      const end = (error: unknown): void => {
-        realClock.clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onAbort = (): void => end(abortError(signal as AbortSignal));
-      const timer = realClock.setTimeout(() => end(timedOut(kind, this.id, timeoutMs)), timeoutMs);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      applied.then(
-        () => end(undefined),
-        (err: unknown) => end(err),
-      );
+    return raceDeadline(this.#queue.confirm(this.id, kind, delayMs), {
+      timeoutMs,
+      signal,
+      timedOut: () => timedOut(kind, this.id, timeoutMs),
     });
   }
 }
