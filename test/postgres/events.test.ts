@@ -14,6 +14,7 @@ import { deleteStream } from "../../src/engines/postgres/streams.js";
 import { ErrorCode } from "../../src/errors.js";
 import { realClock } from "../../src/internal/clock.js";
 import { windshiftError } from "../helpers.js";
+import { streamConfig } from "../unit/engine-support.js";
 import { APPEND, outgoing, uniqueStream, usePostgres } from "./harness.js";
 
 const env = usePostgres();
@@ -36,24 +37,7 @@ async function readAll(name: string, options: { subject?: string; pageSize?: num
 /** The memory engine's error for the same call on a missing stream / event. */
 async function memoryError(call: (memory: ReturnType<typeof createMemoryEngine>) => Promise<unknown>) {
   const memory = createMemoryEngine({ clock: realClock });
-  await memory.ensureStream(
-    {
-      name: "present",
-      subjects: ["present.>"],
-      maxAgeMs: undefined,
-      maxEvents: undefined,
-      maxEventsPerSubject: undefined,
-      maxBytes: undefined,
-      maxEventSize: undefined,
-      discardPolicy: "old",
-      discardNewPerSubject: false,
-      storage: "file",
-      replicas: 1,
-      deduplicationWindowMs: 0,
-      sources: [],
-    },
-    undefined,
-  );
+  await memory.ensureStream(streamConfig("present", { deduplicationWindowMs: 0 }), undefined);
   const err = await windshiftError(call(memory));
   await memory.close();
   return { code: err.code, message: err.message };
