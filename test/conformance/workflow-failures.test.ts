@@ -8,7 +8,7 @@ import {
 } from "../../gen/windshift/demo/v1/checkout_pb.js";
 import { TestEventSchema } from "../../gen/windshift/test/v1/events_pb.js";
 import { ErrorCode, isWindshiftError, PermanentError, type TaskContext, workflow } from "../../src/index.js";
-import { expectStats, windshiftError } from "../helpers.js";
+import { expectStats, waitFor, windshiftError } from "../helpers.js";
 import { describeEngines, nextOf, uniqueName } from "./harness.js";
 import { checkout, runReaches, storedTasks } from "./workflow-support.js";
 
@@ -50,12 +50,16 @@ describeEngines("workflow failures", (env) => {
     await env.events.ensureStream(dlq, { subjects: [`${dlq}.>`] });
     await env.events.ensureConsumer(dlq, { name: "audit", from: { start: true } });
     const { flow, log } = checkout({
-      reserve: () => {
+      // Each attempt fails once the other branch has run (in the worker's second slot), so that the run
+      // fails after it whatever the engine's timing.
+      reserve: async () => {
+        await waitFor(() => log.receipts.length > 0, { what: "the receipt branch to run" });
         throw new Error("warehouse offline");
       },
     });
     await env.events.ensureWorkflow(flow);
     await using worker = await env.events.runWorkflow(flow, {
+      concurrency: 2,
       maxAttempts: 3,
       backoff: quickRetry,
       deadLetter: { subject: `${dlq}.workflow` },
