@@ -133,14 +133,20 @@ export async function ensureConsumer(
       if (!isConsumerNotFound(err)) throw err;
     }
   }
-  let info: ConsumerInfo;
+  let info: ConsumerInfo | undefined;
   try {
-    if (existing === undefined || name === undefined) {
+    if (existing !== undefined && name !== undefined) {
+      logger.debug("updating consumer", { stream, consumer: name });
+      info = await jsm.consumers.update(stream, name, updatable(wanted)).catch((err: unknown) => {
+        // Deleted between the look and the update (its deletion was under way): create it.
+        if (!isConsumerNotFound(err)) throw err;
+        existing = undefined;
+        return undefined;
+      });
+    }
+    if (info === undefined) {
       logger.info("creating consumer", { stream, consumer: name ?? "(ephemeral)" });
       info = await jsm.consumers.add(stream, wanted);
-    } else {
-      logger.debug("updating consumer", { stream, consumer: name });
-      info = await jsm.consumers.update(stream, name, updatable(wanted));
     }
   } catch (err) {
     if (jsErrorCode(err) !== JsErrorCode.ConsumerFilterNotSubset) throw err;
