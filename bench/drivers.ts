@@ -90,6 +90,32 @@ export interface Ceiling {
    * server.
    */
   drain(stream: string, consumer: string, count: number): Promise<CeilingRound>;
+  /**
+   * The end-to-end latency round (see the latency scenario): pulls from the
+   * existing consumer `pending` at a time, publishes `count` events of
+   * `payload`'s size to `subject` at `rate` per second on schedule from the
+   * start, each carrying the time of its own publish call, and records for
+   * each event the time from that call to its handler (after decoding, before
+   * the ack, `confirmAcks` as given). Only the ceilings that have it run in
+   * that scenario.
+   */
+  latency?(
+    stream: string,
+    consumer: string,
+    subject: string,
+    count: number,
+    rate: number,
+    payload: Payload,
+    confirmAcks: boolean,
+    pending: number,
+  ): Promise<CeilingLatencyRound>;
+}
+
+/** What a ceiling's latency round reports: its seconds from the first publish to the last event handled, and every event's latency. */
+export interface CeilingLatencyRound {
+  readonly seconds: number;
+  /** Publish call → handler, in milliseconds, one per event. */
+  readonly latencies: number[];
 }
 
 /** The two encoded event sizes the benchmark uses. */

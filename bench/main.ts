@@ -11,6 +11,10 @@
  *   --only a,b       run only these scenarios (see SCENARIOS below; `--help` lists them)
  *   --json [path]    the report as JSON, to `path` (the table still goes to stdout) or, without
  *                    a path, to stdout (the table then goes to stderr)
+ *   --svg path       the ratios as an SVG bar chart (chart.ts): windshift ÷ each other client per
+ *                    scenario, and the PostgreSQL engine ÷ pg-boss, from this run's report
+ *   --markdown path  the README's summary table (summary.ts): events/s per client and the ratios,
+ *                    the in-memory and PostgreSQL engines under their own rows, from this run's report
  *
  * Scenarios (128 B events unless the id ends in -4k, 4 KiB):
  *
@@ -62,6 +66,7 @@ import { connect } from "@nats-io/transport-node";
 import { createEvents } from "windshift";
 import { type NatsServer, startNatsServer } from "windshift/testing";
 import { CEILING_PULL_BATCH, natsJsCeiling } from "./ceiling.js";
+import { formatChart } from "./chart.js";
 import {
   type Ceiling,
   type Driver,
@@ -94,6 +99,7 @@ import {
   type TimedScenario,
 } from "./scenarios.js";
 import { gcAvailable } from "./stats.js";
+import { formatSummary } from "./summary.js";
 import { assertNoSdkRegistered, measureTelemetryCost, type TelemetryCost } from "./telemetry-cost.js";
 import { runWorkflowBench, type WorkflowReport } from "./workflow.js";
 
@@ -103,6 +109,8 @@ interface Args {
   pull: number;
   json: boolean;
   jsonPath: string | undefined;
+  svgPath: string | undefined;
+  markdownPath: string | undefined;
   only: Set<string> | undefined;
 }
 
@@ -126,15 +134,29 @@ const SCENARIOS = [
 ] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 /** The scenarios that also run the ceilings (the nats.js ceiling, the C client). */
-const CEILING_SCENARIOS: readonly ScenarioId[] = ["publish-4096", "consume-fire-and-forget"];
-const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--pull N] [--only ${SCENARIOS.join(",")}] [--json [path]]`;
+const CEILING_SCENARIOS: readonly ScenarioId[] = ["publish-4096", "consume-fire-and-forget", "latency"];
+const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--pull N] [--only ${SCENARIOS.join(",")}] [--json [path]] [--svg path] [--markdown path]`;
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { quick: false, rounds: undefined, pull: 100, json: false, jsonPath: undefined, only: undefined };
+  const args: Args = {
+    quick: false,
+    rounds: undefined,
+    pull: 100,
+    json: false,
+    jsonPath: undefined,
+    svgPath: undefined,
+    markdownPath: undefined,
+    only: undefined,
+  };
   const positive = (flag: string, value: string | undefined): number => {
     const n = Number(value);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer\n${USAGE}`);
     return n;
+  };
+  const path = (flag: string, value: string | undefined): string => {
+    if (value === undefined || value === "" || value.startsWith("--"))
+      throw new Error(`${flag} needs a path\n${USAGE}`);
+    return value;
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -153,7 +175,9 @@ function parseArgs(argv: readonly string[]): Args {
         args.jsonPath = next;
         i++;
       }
-    } else if (a === "--help" || a === "-h") {
+    } else if (a === "--svg") args.svgPath = path(a, argv[++i]);
+    else if (a === "--markdown") args.markdownPath = path(a, argv[++i]);
+    else if (a === "--help" || a === "-h") {
       console.log(USAGE);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}\n${USAGE}`);
@@ -500,6 +524,14 @@ async function main(): Promise<void> {
         await writeFile(args.jsonPath, json);
         progress(`wrote ${args.jsonPath}`);
       }
+    }
+    if (args.svgPath !== undefined) {
+      await writeFile(args.svgPath, formatChart(report));
+      progress(`wrote ${args.svgPath}`);
+    }
+    if (args.markdownPath !== undefined) {
+      await writeFile(args.markdownPath, formatSummary(report));
+      progress(`wrote ${args.markdownPath}`);
     }
   } finally {
     await sdk.shutdown().catch(() => {});

@@ -2,9 +2,9 @@
  * The C client's column: bench/native/jsbench.c, compiled on demand against
  * libnats (`gcc -O2 … -lnats`, cached in .build/native/ by the source's hash)
  * and run as a child process for each of its rounds, which reads the round's
- * time from the program's one line of JSON. Without gcc or libnats the column
- * is left out with a note: `apt-get install -y libnats-dev` (Debian's libnats
- * 3.x) brings it.
+ * time (and in the latency scenario every event's latency) from the program's
+ * one line of JSON. Without gcc or libnats the column is left out with a note:
+ * `apt-get install -y libnats-dev` (Debian's libnats 3.x) brings it.
  *
  * @module
  */
@@ -16,13 +16,13 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CEILING_PULL_BATCH, CEILING_ROUND_TIMEOUT_MS } from "./ceiling.js";
-import type { Ceiling, CeilingRound } from "./drivers.js";
+import type { Ceiling, CeilingLatencyRound, CeilingRound } from "./drivers.js";
 
 const run = promisify(execFile);
 
 /** The compiler and its flags; part of the cache key. */
 const CC = "gcc";
-const CFLAGS = ["-O2", "-Wall"];
+const CFLAGS = ["-O2", "-Wall", "-pthread"];
 const LIBS = ["-lnats"];
 
 /** How to get the column, for the notes. */
@@ -38,6 +38,8 @@ interface Output {
   readonly count: number;
   readonly seconds: number;
   readonly libnats: string;
+  /** The latency mode's: publish call → handler for each event, in whole microseconds. */
+  readonly latencyUs?: number[];
 }
 
 /** What a failed child process left: the `execFile` error's stderr and message. */
@@ -104,19 +106,22 @@ export async function prepareNativeClient(url: string): Promise<NativeClient> {
 }
 
 function nativeCeiling(binary: string, url: string): Ceiling {
-  const round = async (args: string[], count: number): Promise<CeilingRound> => {
+  const exec = async (args: string[], count: number, timeoutMs: number): Promise<Output> => {
     let stdout: string;
     try {
-      ({ stdout } = await run(binary, args, { timeout: CEILING_ROUND_TIMEOUT_MS, maxBuffer: 1 << 20 }));
+      ({ stdout } = await run(binary, args, { timeout: timeoutMs, maxBuffer: 64 << 20 }));
     } catch (err) {
       throw new Error(`C client ${args[0]}: ${failure(err)}`);
     }
     const out = JSON.parse(stdout.trim().split("\n").at(-1) ?? "") as Output;
     if (out.count !== count || !(out.seconds > 0)) {
-      throw new Error(`C client ${args[0]}: unexpected output ${stdout.trim()}`);
+      throw new Error(`C client ${args[0]}: unexpected output ${stdout.trim().slice(0, 200)}`);
     }
-    return { seconds: out.seconds };
+    return out;
   };
+  const round = async (args: string[], count: number): Promise<CeilingRound> => ({
+    seconds: (await exec(args, count, CEILING_ROUND_TIMEOUT_MS)).seconds,
+  });
   return {
     variant: "C client",
     external: true,
@@ -126,6 +131,29 @@ function nativeCeiling(binary: string, url: string): Ceiling {
     },
     drain(stream, consumer, count) {
       return round(["consume", url, stream, consumer, String(count), String(CEILING_PULL_BATCH)], count);
+    },
+    async latency(stream, consumer, subject, count, rate, payload, confirmAcks, pending): Promise<CeilingLatencyRound> {
+      const hex = Buffer.from(payload.blob).toString("hex");
+      const args = [
+        "latency",
+        url,
+        stream,
+        consumer,
+        subject,
+        String(count),
+        String(rate),
+        String(pending),
+        confirmAcks ? "confirmed" : "fire-and-forget",
+        hex,
+        String(payload.bytes),
+      ];
+      // The program bounds itself (the schedule plus 15 s, an alarm 30 s later); this is the backstop.
+      const out = await exec(args, count, CEILING_ROUND_TIMEOUT_MS + (count * 1_000) / rate);
+      const us = out.latencyUs;
+      if (us === undefined || us.length !== count || !us.every((u) => Number.isInteger(u) && u >= 0)) {
+        throw new Error(`C client latency: expected ${count} latencies, got ${us?.length ?? "none"}`);
+      }
+      return { seconds: out.seconds, latencies: us.map((u) => u / 1_000) };
     },
   };
 }

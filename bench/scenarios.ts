@@ -2,7 +2,8 @@
  * The scenarios: each runs its rounds for every variant in turn (raw,
  * windshift, windshift+sdk, raw, ...) on the same server and stream, and
  * keeps the median. Those run with the ceilings add them to the turn (...,
- * nats.js ceiling, C client).
+ * nats.js ceiling, C client), or those of them that can do the scenario's
+ * work (latency: the C client only).
  *
  * @module
  */
@@ -63,6 +64,8 @@ export interface CeilingComparison {
   readonly windshiftRatio?: number;
   /** windshift's throughput over the ceiling's in the same round, for each round. */
   readonly windshiftRoundRatios?: readonly number[];
+  /** Where both have latencies (the latency scenario): windshift's p50 and p99 over the ceiling's (lower is better). */
+  readonly windshiftLatencyRatio?: { readonly p50: number; readonly p99: number };
 }
 
 /** One scenario's result. */
@@ -195,8 +198,8 @@ export interface TimedScenario {
 /**
  * The shared shape of every scenario: a warm-up per variant, then the timed
  * rounds with the variants in turn (the ceilings after the drivers, when
- * `withCeilings`). `cleanup` runs after `finish()`, or at once when a round
- * fails.
+ * `withCeilings`: all of them, or those it accepts). `cleanup` runs after
+ * `finish()`, or at once when a round fails.
  */
 async function runRounds(
   ctx: ScenarioContext,
@@ -206,9 +209,10 @@ async function runRounds(
   payload: Payload,
   once: Once,
   cleanup: () => Promise<void>,
-  withCeilings = false,
+  withCeilings: boolean | ((c: Ceiling) => boolean) = false,
 ): Promise<TimedScenario> {
-  const contestants: readonly Contestant[] = withCeilings ? [...ctx.drivers, ...ctx.ceilings] : ctx.drivers;
+  const ceilings = withCeilings === false ? [] : ctx.ceilings.filter((c) => withCeilings === true || withCeilings(c));
+  const contestants: readonly Contestant[] = [...ctx.drivers, ...ceilings];
   const rounds = new Map<VariantName, Round[]>(contestants.map((d) => [d.variant, []]));
   try {
     for (const d of contestants) {
@@ -256,7 +260,7 @@ async function runRounds(
         payloadBytes: payload.bytes,
         rounds: ctx.rounds,
         variants,
-        ...(withCeilings ? { ceilings: compareWithCeilings(ctx, variants) } : {}),
+        ...(withCeilings === false ? {} : { ceilings: compareWithCeilings(ctx, ceilings, variants) }),
       };
     },
   };
@@ -315,20 +319,36 @@ function withRatios(results: VariantResult[]): VariantResult[] {
 /** The order of the ceilings in results and reports. */
 const CEILING_VARIANTS: readonly CeilingVariant[] = ["nats.js ceiling", "C client"];
 
-function compareWithCeilings(ctx: ScenarioContext, variants: readonly VariantResult[]): CeilingComparison[] {
+/**
+ * windshift against each ceiling that ran (`ran`) and each that could not run
+ * here; a ceiling left out of the scenario (it cannot do its work) is not in it.
+ */
+function compareWithCeilings(
+  ctx: ScenarioContext,
+  ran: readonly Ceiling[],
+  variants: readonly VariantResult[],
+): CeilingComparison[] {
   const windshift = variants.find((v) => v.variant === "windshift");
-  return CEILING_VARIANTS.map((variant): CeilingComparison => {
+  return CEILING_VARIANTS.flatMap((variant): CeilingComparison[] => {
     const missing = ctx.missingCeilings.find((m) => m.variant === variant);
-    if (missing !== undefined) return { variant, missing: missing.note };
+    if (missing !== undefined) return [{ variant, missing: missing.note }];
+    if (!ran.some((c) => c.variant === variant)) return [];
     const ceiling = variants.find((v) => v.variant === variant);
-    if (ceiling === undefined || windshift === undefined) return { variant, missing: "not run" };
-    return {
-      variant,
-      windshiftRatio: windshift.msgsPerSec / ceiling.msgsPerSec,
-      windshiftRoundRatios: windshift.roundsMsgsPerSec.map(
-        (rate, i) => rate / (ceiling.roundsMsgsPerSec[i] ?? Number.NaN),
-      ),
-    };
+    if (ceiling === undefined || windshift === undefined) return [{ variant, missing: "not run" }];
+    const wl = windshift.latencyMs;
+    const cl = ceiling.latencyMs;
+    return [
+      {
+        variant,
+        windshiftRatio: windshift.msgsPerSec / ceiling.msgsPerSec,
+        windshiftRoundRatios: windshift.roundsMsgsPerSec.map(
+          (rate, i) => rate / (ceiling.roundsMsgsPerSec[i] ?? Number.NaN),
+        ),
+        ...(wl === undefined || cl === undefined
+          ? {}
+          : { windshiftLatencyRatio: { p50: wl.p50 / cl.p50, p99: wl.p99 / cl.p99 } }),
+      },
+    ];
   });
 }
 
@@ -594,7 +614,9 @@ const LATENCY_GRACE_MS = 15_000;
 /**
  * End-to-end latency: each round publishes `count` events at `rate` per
  * second into a purged stream, through the variant's own publisher, while
- * the same variant consumes them (`confirmAcks` as given).
+ * the same variant consumes them (`confirmAcks` as given). The ceilings that
+ * have a `latency` round (the C client) take their turn after the drivers,
+ * with the same purge, fresh consumer and check.
  */
 export async function runLatency(
   ctx: ScenarioContext,
@@ -620,17 +642,30 @@ export async function runLatency(
       maxUnsettledEvents: Math.max(1_000, pending),
     });
     try {
-      if (isCeiling(d)) throw new Error(`${id}: no ceiling measures latency`);
-      const result = await measure(() => latencyRound(d, stream, consumer, n, rate, payload, confirmAcks, pending));
+      const result = await measure(async () => {
+        if (!isCeiling(d)) return latencyRound(d, stream, consumer, n, rate, payload, confirmAcks, pending);
+        if (d.latency === undefined) throw new Error(`${id}: ${d.variant} does not measure latency`);
+        const r = await d.latency(stream, consumer, `${stream}.created`, n, rate, payload, confirmAcks, pending);
+        return { seconds: r.seconds, latencies: r.latencies };
+      });
       await verifyAcked(jsm, stream, consumer, firstSeq + n - 1, `${id}/${d.variant}`);
       return result;
     } finally {
       await jsm.consumers.delete(stream, consumer).catch(() => {});
     }
   };
-  return runRounds(ctx, id, title, count, payload, once, async () => {
-    await jsm.streams.delete(stream).catch(() => {});
-  });
+  return runRounds(
+    ctx,
+    id,
+    title,
+    count,
+    payload,
+    once,
+    async () => {
+      await jsm.streams.delete(stream).catch(() => {});
+    },
+    (c) => c.latency !== undefined,
+  );
 }
 
 /**
