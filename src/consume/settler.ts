@@ -74,8 +74,6 @@ export class Settler<E extends Settleable = Settleable> {
   readonly #buffered: () => Iterable<Delivery>;
   /** Events handed out and not settled, by id; a redelivery replaces its stale predecessor. */
   readonly #inFlight = new Map<number, E>();
-  /** When each buffered delivery arrived, on the engine's clock. */
-  readonly #arrivals = new WeakMap<Delivery, number>();
   /** What is said of events held unsettled for long. */
   readonly #held: HeldEvents;
   /** Told whenever an event is settled or taken back (see `idle()`). */
@@ -131,12 +129,12 @@ export class Settler<E extends Settleable = Settleable> {
 
   /** A delivery arrived in the subscription's buffer: its processing timeout runs from now. */
   received(delivery: Delivery): void {
-    this.#arrivals.set(delivery, this.clock.now());
+    delivery.receivedAt = this.clock.now();
   }
 
   /** When `delivery` arrived (now, for one that never waited in the buffer). */
   receivedAt(delivery: Delivery): number {
-    return this.#arrivals.get(delivery) ?? this.clock.now();
+    return delivery.receivedAt ?? this.clock.now();
   }
 
   /** A handed-out event; an older delivery of the same event is over. */
@@ -326,7 +324,7 @@ export class Settler<E extends Settleable = Settleable> {
     const time = this.clock.now();
     if (this.#settings.autoPing) {
       for (const delivery of this.#buffered()) {
-        if (this.#held.pingExpired(delivery, this.#arrivals.get(delivery) ?? time, time)) continue;
+        if (this.#held.pingExpired(delivery, delivery.receivedAt ?? time, time)) continue;
         try {
           delivery.send("progress");
         } catch {

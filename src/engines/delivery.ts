@@ -36,6 +36,11 @@ export abstract class Delivery {
   /** Which delivery of the event this is, from 1. */
   readonly deliveryAttempt: number;
   readonly payload: Uint8Array;
+  /**
+   * When the consuming side took it in, on its clock; set by the
+   * subscription that buffers it (auto-ping's limit counts from it).
+   */
+  receivedAt: number | undefined = undefined;
   #headers: HeaderMap | undefined;
 
   constructor(facts: DeliveryFacts) {
