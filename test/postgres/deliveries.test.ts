@@ -118,7 +118,7 @@ describe("settlement", () => {
   });
 
   it("a lapsed processing timeout redelivers the event with attempt 2", async () => {
-    const c = await setUp(1, { processingTimeoutMs: 300 });
+    const c = await setUp(1, { processingTimeoutMs: 1_000 });
     const started = Date.now();
     expect(attempts(await c.claim(5))).toEqual([[1, 1]]);
     expect(await c.claim(5)).toEqual([]);
@@ -126,7 +126,7 @@ describe("settlement", () => {
       const got = await c.claim(5);
       return got.length > 0 && got;
     });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     expect(attempts(again)).toEqual([[1, 2]]);
     expect(again[0]?.payload).toEqual(new TextEncoder().encode(`payload of ${c.stream}.e`));
     expect(await c.state()).toMatchObject({ unsettled: 1, redelivered: 1 });
@@ -184,13 +184,13 @@ describe("settlement", () => {
   });
 
   it("progress renews the lease; without it the event is redelivered", async () => {
-    const c = await setUp(1, { processingTimeoutMs: 400 });
+    const c = await setUp(1, { processingTimeoutMs: 1_000 });
     await c.claim(1);
-    const until = Date.now() + 1_200;
+    const until = Date.now() + 2_000;
     while (Date.now() < until) {
       expect(await c.settle(1, "progress")).toBe(true);
       expect(await c.claim(1)).toEqual([]);
-      // The time passing is the condition: each ping comes well within the 400 ms lease.
+      // The time passing is the condition: each ping comes well within the 1 s lease.
       await holdFor(100);
     }
     const again = await waitFor(async () => {

@@ -176,7 +176,7 @@ describe("compare-and-set", () => {
 describe("ttl", () => {
   it("drops an entry ttlMs after its last write: get misses it, expectedRevision 0 takes it", async () => {
     const name = uniqueStream("kv");
-    const kv = await bucket({ ttlMs: 300, replicas: 1 }, name);
+    const kv = await bucket({ ttlMs: 1_000, replicas: 1 }, name);
     const revision = await kv.put("short", bytes("lived"));
     expect(await kv.get("short")).toMatchObject({ revision });
     await waitFor(async () => (await kv.get("short")) === undefined, { timeoutMs: 5_000, what: "the entry to expire" });
