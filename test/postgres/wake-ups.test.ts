@@ -56,6 +56,28 @@ describe("wake-ups", () => {
     await event?.ack();
   });
 
+  it("a notification that comes while the feed looks up how long to wait is not lost (ping-pong, 200 rounds)", async () => {
+    const s = uniqueStream();
+    const readerName = uniqueStream("reader");
+    const reader = client(60_000, readerName);
+    const writer = client(60_000, uniqueStream("writer"));
+    await writer.ensureStream(s, { subjects: [`${s}.>`] });
+    await writer.ensureConsumer(s, { name: "r", from: { start: true } });
+    await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
+    const it = sub[Symbol.asyncIterator]();
+    await waitFor(async () => (await listeners(readerName)).length === 1, { what: "the LISTEN connection" });
+    // Each event is published the moment the last one arrives: when the feed, its claim done, asks how long
+    // it may sleep. With no poll for a minute, a wake-up lost there stalls the round past nextEvent's 5 s.
+    const acks: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      await writer.publish(`${s}.a`, TestEventSchema, { text: `round ${i}` });
+      const event = await nextEvent(it, 5_000);
+      expect(event.data.text).toBe(`round ${i}`);
+      acks.push(event.ack());
+    }
+    await Promise.all(acks);
+  });
+
   it("after the listening connection is killed, an event still arrives within the poll interval", async () => {
     const s = uniqueStream();
     const name = uniqueStream("listener");

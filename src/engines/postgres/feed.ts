@@ -92,6 +92,8 @@ export class PostgresFeed implements Feed {
       })
       .finally(() => {
         this.#running = undefined;
+        // A wake-up after the run's last claim (while it asked how long to wait) would be lost.
+        if (this.#again) this.wake();
       });
   }
 
