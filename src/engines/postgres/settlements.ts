@@ -92,6 +92,8 @@ export class SettlementQueue {
     if (this.#sending !== undefined) return;
     this.#sending = this.#drain().finally(() => {
       this.#sending = undefined;
+      // Queued after the drain's last look but before this ran: it saw a drain on its way and did not kick.
+      if (this.#queued.length > 0) this.#kick();
     });
   }
 
