@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { afterAll, expect, it } from "vitest";
 import { type NatsServer, startNatsServer } from "../src/testing/index.js";
 import { root } from "./child.js";
+import { packPackage } from "./pack.js";
 
 const run = promisify(execFile);
 
@@ -66,10 +67,7 @@ it("the README's first service installs, generates, compiles under TypeScript 5.
   const packDir = await mkdtemp(join(tmpdir(), "windshift-pack-"));
   const project = await mkdtemp(join(tmpdir(), "first-service-"));
   dirs.push(packDir, project);
-  const packed = await step("npm pack", "npm", ["pack", "--json", "--pack-destination", packDir], root);
-  const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as { filename: string }[];
-  if (info === undefined) throw new Error(`npm pack printed no package: ${packed.stdout}`);
-  const tarball = join(packDir, info.filename);
+  const { tarball } = await packPackage(packDir);
 
   for (const command of commands) {
     const [npm, ...args] = words(command).map((word) => (word === "windshift" ? tarball : word));

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packPackage } from "./pack.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -303,16 +304,8 @@ describe("the packed package", () => {
     dirs.push(packDir, project);
 
     // `npm pack` runs the `prepack` build, as `npm publish` would.
-    const packed = await run("npm", ["pack", "--json", "--pack-destination", packDir], {
-      cwd: root,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-    const [info] = JSON.parse(packed.stdout.slice(packed.stdout.indexOf("["))) as {
-      filename: string;
-      files: { path: string }[];
-    }[];
-    if (info === undefined) throw new Error(`npm pack printed no package: ${packed.stdout}`);
-    files = info.files.map((f) => f.path);
+    const packed = await packPackage(packDir);
+    files = [...packed.files];
 
     await writeFile(
       join(project, "package.json"),
@@ -328,7 +321,7 @@ describe("the packed package", () => {
         "--no-audit",
         "--no-fund",
         "--prefer-offline",
-        join(packDir, info.filename),
+        packed.tarball,
         "@nats-io/transport-node",
         "@opentelemetry/api",
         "@bufbuild/protobuf",
