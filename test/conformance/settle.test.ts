@@ -20,7 +20,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
   });
 
   it("an unsettled event comes again after each processing timeout, its attempt counted (without auto-ping)", async () => {
-    const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 300 });
+    const { stream, consumer } = await streamWithWorker(env.events, { processingTimeoutMs: 600 });
     await publishN(env.events, `${stream}.a`, 1);
     await using sub = await env.events.subscribe(stream, consumer, { schema: TestEventSchema, autoPing: false });
     const it = iter(sub);
@@ -136,7 +136,7 @@ describeEngines("settle: ack, reject and ping", (env) => {
     const decided: number[] = [];
     const decider = (e: Event): number => {
       decided.push(e.id);
-      return e.id === 1 ? -1 : e.id === 2 ? 0 : 800;
+      return e.id === 1 ? -1 : e.id === 2 ? 0 : 1_500;
     };
     for (let i = 0; i < 3; i++) await (await nextOf(it)).reject({ decider });
     expect(decided).toEqual([1, 2, 3]);
