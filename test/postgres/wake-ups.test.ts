@@ -34,21 +34,36 @@ afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
 });
 
+/**
+ * A subscription of consumer "r" from the start of a new stream, on a reader polling every
+ * `pollIntervalMs`, once its LISTEN connection is up; and a writer of that stream.
+ */
+async function listeningReader(pollIntervalMs: number) {
+  const stream = uniqueStream();
+  const name = uniqueStream("reader");
+  const reader = client(pollIntervalMs, name);
+  const writer = client(60_000, uniqueStream("writer"));
+  await writer.ensureStream(stream, { subjects: [`${stream}.>`] });
+  await writer.ensureConsumer(stream, { name: "r", from: { start: true } });
+  const sub = await reader.subscribe(stream, "r", { schema: TestEventSchema });
+  const listener = await waitFor(
+    async () => {
+      const rows = await listeners(name);
+      return rows.length === 1 && rows[0];
+    },
+    { what: "the subscription's LISTEN connection" },
+  );
+  return { stream, name, writer, sub, it: sub[Symbol.asyncIterator](), listener };
+}
+
 describe("wake-ups", () => {
   it("a notification brings a new event at once, long before the next poll", async () => {
-    const s = uniqueStream();
-    const readerName = uniqueStream("reader");
-    const reader = client(60_000, readerName);
-    const writer = client(60_000, uniqueStream("writer"));
-    await writer.ensureStream(s, { subjects: [`${s}.>`] });
-    await writer.ensureConsumer(s, { name: "r", from: { start: true } });
-    await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
-    const it = sub[Symbol.asyncIterator]();
     // Listening: from now on only a notification (or a poll in 60 s) wakes the subscription.
-    await waitFor(async () => (await listeners(readerName)).length === 1, { what: "the LISTEN connection" });
+    const { stream, writer, sub, it } = await listeningReader(60_000);
+    await using _ = sub;
     const next = it.next();
     const sent = Date.now();
-    await writer.publish(`${s}.a`, TestEventSchema, { text: "wake" });
+    await writer.publish(`${stream}.a`, TestEventSchema, { text: "wake" });
     const event = (await next).value;
     const tookMs = Date.now() - sent;
     expect(event?.data.text).toBe("wake");
@@ -57,20 +72,13 @@ describe("wake-ups", () => {
   });
 
   it("a notification that comes while the feed looks up how long to wait is not lost (ping-pong, 200 rounds)", async () => {
-    const s = uniqueStream();
-    const readerName = uniqueStream("reader");
-    const reader = client(60_000, readerName);
-    const writer = client(60_000, uniqueStream("writer"));
-    await writer.ensureStream(s, { subjects: [`${s}.>`] });
-    await writer.ensureConsumer(s, { name: "r", from: { start: true } });
-    await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
-    const it = sub[Symbol.asyncIterator]();
-    await waitFor(async () => (await listeners(readerName)).length === 1, { what: "the LISTEN connection" });
+    const { stream, writer, sub, it } = await listeningReader(60_000);
+    await using _ = sub;
     // Each event is published the moment the last one arrives: when the feed, its claim done, asks how long
     // it may sleep. With no poll for a minute, a wake-up lost there stalls the round past nextEvent's 5 s.
     const acks: Promise<void>[] = [];
     for (let i = 0; i < 200; i++) {
-      await writer.publish(`${s}.a`, TestEventSchema, { text: `round ${i}` });
+      await writer.publish(`${stream}.a`, TestEventSchema, { text: `round ${i}` });
       const event = await nextEvent(it, 5_000);
       expect(event.data.text).toBe(`round ${i}`);
       acks.push(event.ack());
@@ -79,29 +87,15 @@ describe("wake-ups", () => {
   });
 
   it("after the listening connection is killed, an event still arrives within the poll interval", async () => {
-    const s = uniqueStream();
-    const name = uniqueStream("listener");
-    const reader = client(500, name);
-    const writer = client(60_000, uniqueStream("writer"));
-    await writer.ensureStream(s, { subjects: [`${s}.>`] });
-    await writer.ensureConsumer(s, { name: "r", from: { start: true } });
-    await using sub = await reader.subscribe(s, "r", { schema: TestEventSchema });
-    const it = sub[Symbol.asyncIterator]();
-    const listening = () => listeners(name);
-    const listener = await waitFor(
-      async () => {
-        const rows = await listening();
-        return rows.length === 1 && rows[0];
-      },
-      { what: "the subscription's LISTEN connection" },
-    );
+    const { stream, name, writer, sub, it, listener } = await listeningReader(500);
+    await using _ = sub;
     await env.pool.query("SELECT pg_terminate_backend($1)", [listener.pid]);
-    await writer.publish(`${s}.a`, TestEventSchema, { text: "after the kill" });
+    await writer.publish(`${stream}.a`, TestEventSchema, { text: "after the kill" });
     const event = await nextEvent(it, 5_000);
     expect(event.data.text).toBe("after the kill");
     await event.ack();
     // The listener comes back by itself.
-    await waitFor(async () => (await listening()).some((row) => row.pid !== listener.pid), {
+    await waitFor(async () => (await listeners(name)).some((row) => row.pid !== listener.pid), {
       what: "a new LISTEN connection",
     });
   });
