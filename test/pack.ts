@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { root } from "./child.js";
+import { waitFor } from "./helpers.js";
 
 const run = promisify(execFile);
 
@@ -46,20 +47,21 @@ export async function packPackage(destination: string): Promise<Packed> {
 
 /** Takes the lock directory `lock` (mkdir is atomic), polling while another pack holds it. */
 async function acquire(lock: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    }
-    const since = await stat(lock).then(
-      (s) => Date.now() - s.mtimeMs,
-      () => 0,
-    );
-    if (since > STALE_MS) await rm(lock, { recursive: true, force: true });
-    else if (Date.now() > deadline) throw new Error(`another npm pack of ${root} held ${lock} for ${WAIT_MS} ms`);
-    else await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+  await waitFor(
+    async () => {
+      try {
+        await mkdir(lock);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      const since = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (since > STALE_MS) await rm(lock, { recursive: true, force: true });
+      return false;
+    },
+    { timeoutMs: WAIT_MS, intervalMs: 200, what: `another npm pack of ${root} to give up ${lock}` },
+  );
 }
