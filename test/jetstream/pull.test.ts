@@ -53,10 +53,11 @@ describe("pulling from JetStream", () => {
     const before = await nextEvent(it);
     await before.ack();
     await env.server.restart();
+    // A publish that times out may still have been stored: the key makes its retries that one event.
     const published = await waitFor(
       () =>
         env.events
-          .publish(`${stream}.a`, TestEventSchema, { text: "after" }, { timeoutMs: 500 })
+          .publish(`${stream}.a`, TestEventSchema, { text: "after" }, { timeoutMs: 500, idempotencyKey: "after" })
           .catch(() => undefined),
       { timeoutMs: 20_000, intervalMs: 200, what: "publishing after the restart" },
     );
